@@ -61,7 +61,9 @@ def parse_documents(text: str | bytes, *, source: str = "config") -> list[Docume
             continue
         if not isinstance(doc, dict):
             raise ConfigError(
-                source, f"document {index + 1}", f"is a {type(doc).__name__}, not a mapping",
+                source,
+                f"document {index + 1}",
+                f"is a {type(doc).__name__}, not a mapping",
                 "each YAML document must be a mapping of fields",
             )
         docs.append(doc)

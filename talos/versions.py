@@ -86,7 +86,8 @@ def contract_for(talos_version: str) -> VersionContract:
 
 def installer_image(talos_version: str, schematic: str | None = None) -> str:
     """The installer image for a release: vanilla from ghcr.io, or an Image Factory schematic."""
-    tag = "v" + ".".join(str(n) for n in parse_version(talos_version))
+    parse_version(talos_version)
+    tag = "v" + talos_version.strip().removeprefix("v")
     if schematic:
         return f"factory.talos.dev/metal-installer/{schematic}:{tag}"
     return f"ghcr.io/siderolabs/installer:{tag}"
