@@ -19,10 +19,14 @@ Document = dict[str, Any]
 
 
 class _TalosDumper(yaml.SafeDumper):
-    """Indent block sequences under their parent key, as go-yaml does."""
+    """Write like go-yaml: block sequences indented under their key, quoted scalars in double quotes."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+    def choose_scalar_style(self) -> str:
+        style: str = super().choose_scalar_style()
+        return '"' if style == "'" else style
 
 
 def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

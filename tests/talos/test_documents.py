@@ -54,3 +54,8 @@ def test_parse_rejects_a_non_mapping_document_by_position() -> None:
 def test_parse_reports_yaml_syntax_errors_with_source() -> None:
     with pytest.raises(ConfigError, match=r"cp-1: \$: not valid YAML"):
         parse_documents("a: [1, 2\n", source="cp-1")
+
+
+def test_dump_quotes_ambiguous_strings_with_double_quotes_like_go_yaml() -> None:
+    text = dump_documents([{"context": "", "token": "123456", "flag": "true", "auto": "off"}])
+    assert text == 'context: ""\ntoken: "123456"\nflag: "true"\nauto: "off"\n'
