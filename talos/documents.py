@@ -8,6 +8,7 @@ indented under their key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +23,10 @@ class _TalosDumper(yaml.SafeDumper):
     """Write like go-yaml: block sequences indented under their key, quoted scalars in double quotes."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        mapping_in_sequence_item = bool(self.states) and self.states[-1] == self.expect_block_sequence_item
         super().increase_indent(flow, False)
+        if mapping_in_sequence_item and isinstance(self.event, yaml.MappingStartEvent):
+            self.indent -= self.best_indent - 2  # `- key: value`, continuation lines aligned with the key
 
     def choose_scalar_style(self) -> str:
         style: str = super().choose_scalar_style()
@@ -35,6 +39,63 @@ def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _TalosDumper.add_representer(str, _str_presenter)
+
+
+class GoYamlLoader(yaml.SafeLoader):
+    """Plain scalars resolved as go-yaml v4 does, duplicate keys refused (as go-yaml does).
+
+    PyYAML follows YAML 1.1, where `off`, `yes` or `52:54:00:12:34:56` are booleans or numbers; Talos'
+    go-yaml keeps them strings. Booleans are only true/false, `0755` is octal, `1_000` is 1000, and
+    timestamps stay strings. One difference remains: Talos decodes a number written for a string field
+    (a label value `1_000`) as its text, where we keep the number it reads as.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'mapping key "{key}" already defined at line {seen[key] + 1}', key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _go_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float:
+    text = node.value.replace("_", "")
+    sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2].lower())
+    if base is not None:
+        return sign * int(digits[2:], base)
+    if len(digits) > 1 and digits.startswith("0"):
+        return sign * int(digits, 8) if set(digits) <= set("01234567") else float(text)
+    return sign * int(digits)
+
+
+def _go_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = node.value.replace("_", "").lower()
+    return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+GoYamlLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("int", r"[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)", "-+0123456789"),
+    (
+        "float",
+        r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+        "-+.0123456789",
+    ),
+    ("merge", r"<<", "<"),
+):
+    GoYamlLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"), list(_first))
+GoYamlLoader.add_constructor("tag:yaml.org,2002:bool", lambda loader, node: node.value in ("true", "True", "TRUE"))
+GoYamlLoader.add_constructor("tag:yaml.org,2002:int", _go_int)
+GoYamlLoader.add_constructor("tag:yaml.org,2002:float", _go_float)
 
 
 def document_id(doc: Document) -> str:
@@ -56,7 +117,7 @@ def document_key(doc: Document) -> tuple[str, str, str]:
 def parse_documents(text: str | bytes, *, source: str = "config") -> list[Document]:
     """Parse multi-document YAML; empty documents are dropped, non-mappings are refused by position."""
     try:
-        raw = list(yaml.safe_load_all(text))
+        raw = list(yaml.load_all(text, Loader=GoYamlLoader))
     except yaml.YAMLError as err:
         raise ConfigError(source, "$", f"not valid YAML: {err}", "fix the YAML syntax") from None
     docs: list[Document] = []

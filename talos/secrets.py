@@ -26,7 +26,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from talos.documents import dump_documents
+from talos.documents import GoYamlLoader, dump_documents
 from talos.errors import SecretsError
 from talos.pki import (
     CertAndKey,
@@ -140,7 +140,7 @@ class SecretsBundle:
     def from_yaml(cls, text: str | bytes, *, source: str = "secrets.yaml") -> SecretsBundle:
         """Parse a secrets.yaml as talosctl writes it (see from_dict for the checks)."""
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=GoYamlLoader)
         except yaml.YAMLError as err:
             raise SecretsError(f"{source}: {_yaml_problem(err)} (fix: correct the YAML syntax)") from None
         return cls.from_dict(data, source=source)

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from talos.documents import dump_documents
+from talos.documents import GoYamlLoader, dump_documents
 from talos.errors import TalosError
 from talos.pki import CertAndKey, issue_certificate
 from talos.secrets import SecretsBundle, write_private_file
@@ -126,7 +126,7 @@ class TalosConfig:
     def from_yaml(cls, text: str | bytes, *, source: str = "talosconfig") -> TalosConfig:
         """Parse a talosconfig; errors name `source` and the field, never a credential."""
         try:
-            return cls.from_dict(yaml.safe_load(text))
+            return cls.from_dict(yaml.load(text, Loader=GoYamlLoader))
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""

@@ -45,7 +45,7 @@ CONTRACTS: dict[str, VersionContract] = {
         talos_version="v1.13.9",
         kubernetes_version="1.36.3",
         machinery_version="v1.13.9",
-        schema_sha256="",
+        schema_sha256="3729ac38813c92a35d3159444402d9e7955b5b67aa28303969d5e1d1fa9d2d1d",
         network_empty_map=False,
     ),
     "v1.12": VersionContract(
@@ -53,7 +53,7 @@ CONTRACTS: dict[str, VersionContract] = {
         talos_version="v1.12.11",
         kubernetes_version="1.35.4",
         machinery_version="v1.12.7",
-        schema_sha256="",
+        schema_sha256="a739d4fcc116e61339b3e11d84cfce626d48993540edae988d1ac3aa7d0df104",
         network_empty_map=True,
     ),
 }

@@ -59,3 +59,18 @@ def test_parse_reports_yaml_syntax_errors_with_source() -> None:
 def test_dump_quotes_ambiguous_strings_with_double_quotes_like_go_yaml() -> None:
     text = dump_documents([{"context": "", "token": "123456", "flag": "true", "auto": "off"}])
     assert text == 'context: ""\ntoken: "123456"\nflag: "true"\nauto: "off"\n'
+
+
+def test_dump_writes_mappings_in_lists_like_go_yaml() -> None:
+    text = dump_documents([{"admissionControl": [{"name": "PodSecurity", "configuration": {"kind": "X"}}]}])
+    assert text == "admissionControl:\n    - name: PodSecurity\n      configuration:\n          kind: X\n"
+
+
+def test_parse_reads_scalars_as_go_yaml_does_not_yaml_1_1() -> None:
+    (doc,) = parse_documents("auto: off\nmac: 52:54:00:12:34:56\nday: 2024-01-01\non: true\nmode: 0755\n")
+    assert doc == {"auto": "off", "mac": "52:54:00:12:34:56", "day": "2024-01-01", "on": True, "mode": 0o755}
+
+
+def test_parse_refuses_duplicate_keys() -> None:
+    with pytest.raises(ConfigError, match='mapping key "a" already defined at line 1'):
+        parse_documents("a: 1\na: 2\n")
