@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
 
 from talos.documents import GoYamlLoader, dump_documents
 from talos.errors import TalosError
-from talos.pki import CertAndKey, issue_certificate
+from talos.pki import CertAndKey, issue_certificate, load_private_key, public_key_matches
 from talos.secrets import SecretsBundle, write_private_file
 
 ADMIN_CERT_LIFETIME = timedelta(hours=8760)
@@ -67,7 +68,7 @@ class TalosContext:
         auth = data.get("auth") or {}
         if not isinstance(auth, dict):
             raise TalosconfigError(f"{path}.auth: is not a mapping (fix: write basic or siderov1 under auth)")
-        return cls(
+        context = cls(
             endpoints=endpoints,
             nodes=_strings(data.get("nodes"), f"{path}.nodes"),
             ca=_pem(data.get("ca"), f"{path}.ca"),
@@ -76,6 +77,8 @@ class TalosContext:
             auth=auth,
             cluster=str(data.get("cluster") or ""),
         )
+        _check_credentials(context, path)
+        return context
 
     def to_dict(self) -> dict[str, Any]:
         """The context in talosctl's field order, empty optional fields left out."""
@@ -239,6 +242,29 @@ def _strings(value: Any, path: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise TalosconfigError(f"{path}: is not a list of addresses (fix: write one address per list item)")
     return tuple(value)
+
+
+def _check_credentials(context: TalosContext, path: str) -> None:
+    """Refuse what Talos' client refuses on load: certificates that don't parse, a key not of `crt`."""
+    for name in ("ca", "crt"):
+        pem = getattr(context, name)
+        if pem:
+            try:
+                x509.load_pem_x509_certificate(pem)
+            except ValueError:
+                fix = "base64 of the PEM text"
+                raise TalosconfigError(f"{path}.{name}: is not a PEM certificate (fix: {fix})") from None
+    if not (context.crt or context.key):
+        return
+    if not (context.crt and context.key):
+        missing = "key" if context.crt else "crt"
+        raise TalosconfigError(f"{path}.{missing}: is missing (fix: give crt and key together, or neither)")
+    try:
+        key = load_private_key(context.key)
+    except (TalosError, ValueError):
+        raise TalosconfigError(f"{path}.key: is not a PEM private key (fix: base64 of the PEM text)") from None
+    if not public_key_matches(x509.load_pem_x509_certificate(context.crt), key):
+        raise TalosconfigError(f"{path}.key: is not the private key of crt (fix: use the key issued with crt)")
 
 
 def _pem(value: Any, path: str) -> bytes:

@@ -264,3 +264,23 @@ def test_talosconfig_credentials_pass_mutual_tls_against_a_node_certificate(
 
 def test_context_defaults_are_empty() -> None:
     assert TalosContext().to_dict() == {"endpoints": []}
+
+
+def _with_context_field(config: TalosConfig, name: str, value: bytes) -> str:
+    data = yaml.safe_load(config.to_yaml())
+    data["contexts"]["lab"][name] = base64.b64encode(value).decode()
+    return yaml.safe_dump(data)
+
+
+def test_from_yaml_refuses_a_key_that_is_not_of_the_client_certificate(
+    lab_config: TalosConfig, admin: CertAndKey
+) -> None:
+    other_key = issue_admin_certificate(SecretsBundle.generate(), now=GENERATED_AT).key
+    with pytest.raises(TalosconfigError, match=r"contexts\.lab\.key: is not the private key of crt") as err:
+        TalosConfig.from_yaml(_with_context_field(lab_config, "key", other_key))
+    assert "PRIVATE KEY" not in str(err.value)
+
+
+def test_from_yaml_refuses_a_ca_that_is_not_a_certificate(lab_config: TalosConfig) -> None:
+    with pytest.raises(TalosconfigError, match=r"contexts\.lab\.ca: is not a PEM certificate"):
+        TalosConfig.from_yaml(_with_context_field(lab_config, "ca", b"-----BEGIN CERTIFICATE-----\nAAAA\n"))
