@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.paths import cache_root
+
 Progress = Callable[[str], None]
 
 TOOLS_DIR = Path(__file__).resolve().parent
@@ -27,15 +29,6 @@ TOOLS_DIR = Path(__file__).resolve().parent
 
 class BuildError(RuntimeError):
     """A Go tool could not be built; says which step failed and how to retry."""
-
-
-def cache_root() -> Path:
-    """`$TALOS_HETZNER_CACHE`, else `$XDG_CACHE_HOME/talos-hetzner`, else `~/.cache/talos-hetzner`."""
-    explicit = os.environ.get("TALOS_HETZNER_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "talos-hetzner"
 
 
 def go_available() -> bool:
@@ -55,6 +48,9 @@ class GoTool:
     extra_files: tuple[tuple[str, str, str], ...] = field(default=())
     """(required module path, file path inside it, installed name): files taken from the module cache at build
     time and installed executable next to the binaries, e.g. launcher scripts shipped inside an upstream module."""
+    generate: tuple[tuple[str, ...], ...] = field(default=())
+    """Commands run after building, in the bin directory, a built binary first (e.g. `("pulumi-resource-x",
+    "tfgen", "schema", "--out", "x-schema")`): files generated at build time that the binaries read at run time."""
 
     def key(self) -> str:
         digest = hashlib.sha256()
@@ -62,7 +58,7 @@ class GoTool:
             if path.is_file():
                 digest.update(path.relative_to(self.module_dir).as_posix().encode())
                 digest.update(path.read_bytes())
-        digest.update(repr((self.binaries, self.ldflags, self.tags, self.extra_files)).encode())
+        digest.update(repr((self.binaries, self.ldflags, self.tags, self.extra_files, self.generate)).encode())
         digest.update(_go_version().encode())
         return digest.hexdigest()[:16]
 
@@ -88,8 +84,8 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _run_step(step: str, tool: GoTool, argv: list[str], progress: Progress) -> str:
-    """Run one go command with a heartbeat so a long build is never silent."""
+def _run_step(step: str, tool: GoTool, argv: list[str], progress: Progress, cwd: Path | None = None) -> str:
+    """Run one build command with a heartbeat so a long build is never silent."""
     started = time.monotonic()
     done = threading.Event()
 
@@ -100,7 +96,7 @@ def _run_step(step: str, tool: GoTool, argv: list[str], progress: Progress) -> s
     thread = threading.Thread(target=heartbeat, daemon=True)
     thread.start()
     try:
-        result = subprocess.run(argv, cwd=tool.module_dir, env=_go_env(), capture_output=True, text=True)
+        result = subprocess.run(argv, cwd=cwd or tool.module_dir, env=_go_env(), capture_output=True, text=True)
     finally:
         done.set()
         thread.join()
@@ -131,7 +127,10 @@ def build(tool: GoTool, progress: Progress = print) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{tool.name}-", dir=target.parent))
     try:
         progress(f"{tool.name}: downloading modules")
-        _run_step("go mod download", tool, ["go", "mod", "download"], progress)
+        # Only the modules the binaries need: `go mod download` would fetch the whole graph, and the proxy may
+        # lack versions (or their .info files) that no build uses.
+        packages = [package for package, _ in tool.binaries]
+        _run_step("go list -deps (module download)", tool, ["go", "list", "-deps", *packages], progress)
         for package, binary in tool.binaries:
             progress(f"{tool.name}: building {binary}")
             argv = ["go", "build", "-trimpath", "-o", str(staging / "bin" / binary)]
@@ -144,6 +143,16 @@ def build(tool: GoTool, progress: Progress = print) -> Path:
             dest = staging / "bin" / name
             shutil.copyfile(src, dest)
             dest.chmod(0o755)
+        for command in tool.generate:
+            progress(f"{tool.name}: generating with {' '.join(command)}")
+            binary, *args = command
+            _run_step(
+                f"generate ({' '.join(command)})",
+                tool,
+                [str(staging / "bin" / binary), *args],
+                progress,
+                cwd=staging / "bin",
+            )
         (staging / ".complete").write_text(f"built in {time.monotonic() - started:.1f}s\n")
         if target.exists():
             shutil.rmtree(target)
