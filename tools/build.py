@@ -11,11 +11,13 @@ import sys
 from tools import gobuild
 from tools.env import ambient_pulumi
 from tools.pulumi_tools import HCLOUD, HCLOUD_VERSION, PULUMI, PULUMI_VERSION
+from tools.talos_oracle import TALOS_ORACLE
 
 TOOLS: dict[str, gobuild.GoTool] = {
     # One line per tool.
     "pulumi": PULUMI,
     "hcloud": HCLOUD,
+    "talos-oracle": TALOS_ORACLE,
 }
 
 

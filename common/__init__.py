@@ -1,0 +1,1 @@
+"""Small helpers shared by the hetzner and talos libraries: deadlines, waiting, retry policies."""

@@ -1,0 +1,294 @@
+"""Install Talos on a Hetzner server from the rescue system, or adopt a node that already has it.
+
+The flow: probe the Talos API port (a node in maintenance mode is adopted; a configured node is only
+reinstalled when asked), arm rescue and reset (escalating reset types a bounded number of times), prove the
+SSH server is the rescue system, pick exactly one disk, stream and verify the image, reboot (never halt),
+and wait until Talos answers. Every wait has its own deadline; progress goes to the callback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
+
+import paramiko
+
+from common.waiting import (
+    Backoff,
+    Deadline,
+    NotYet,
+    Progress,
+    Sleep,
+    WaitTimeout,
+    format_elapsed,
+    no_progress,
+    wait_until,
+)
+from hetzner.disks import Disk, DiskSelector, WipePolicy, check_wipe, select_install_disk
+from hetzner.errors import HetznerError
+from hetzner.images import ImageSource
+from hetzner.keys import md5_fingerprint, public_key_line
+from hetzner.machines import RescueMachine
+from hetzner.probe import TALOS_API_PORT, NodeProbe, Probe, TalosState, probe_talos
+from hetzner.rescue import (
+    HostKeyPins,
+    ImageWriteError,
+    NotRescueError,
+    RescueSession,
+    RescueUnreachable,
+    WriteInterrupted,
+    WriteResult,
+)
+
+_TALOS_UP = frozenset({TalosState.MAINTENANCE, TalosState.CONFIGURED})
+_POLL = Backoff(first=0.1, factor=1.5, cap=0.25)
+"""Polls for SSH and the Talos port are cheap (a refused connect); a short cap keeps the wait close to the boot."""
+_RESCUE_ATTEMPTS = 2
+"""Connections to one rescue boot: the first, and one more after a drop."""
+
+
+class InstallError(HetznerError):
+    """The install cannot proceed or did not complete; the message names the step and the fix."""
+
+
+class Outcome(StrEnum):
+    INSTALLED = "installed"
+    ADOPTED = "adopted"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds each phase may take. Real dedicated servers spend minutes in firmware on every reset."""
+
+    rescue: float = 600.0
+    """Per reset attempt: from the reset until the rescue system answers on SSH."""
+    install: float = 3600.0
+    """Download and write of the image."""
+    boot: float = 900.0
+    """From the reboot until Talos answers on its API port."""
+    reset_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """Everything the install needs to know about one node (plain data, no credentials)."""
+
+    node: str
+    address: str
+    image: ImageSource
+    selector: DiskSelector
+    wipe: WipePolicy = WipePolicy.REFUSE
+    reinstall: bool = False
+    """A configured Talos may be wiped and reinstalled (the user asked for it with the reinstall trigger)."""
+    ssh_port: int = 22
+    talos_port: int = TALOS_API_PORT
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+@dataclass(frozen=True)
+class InstallReport:
+    """What happened, for the provider's outputs: never any secret."""
+
+    outcome: Outcome
+    talos_state: str
+    disk: Disk | None = None
+    sha256: str | None = None
+    verified: bool = False
+    resets: tuple[str, ...] = ()
+    rescue_host_key: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def install_talos(
+    machine: RescueMachine,
+    plan: InstallPlan,
+    *,
+    key: paramiko.PKey,
+    probe: Probe = probe_talos,
+    progress: Progress = no_progress,
+    sleep: Sleep = time.sleep,
+) -> InstallReport:
+    """Bring the node to Talos from the rescue system, or adopt it when Talos already waits for its config."""
+    started = time.monotonic()
+    found = probe(plan.address, plan.talos_port, 5.0)
+    if _adoptable(plan, found):
+        progress(f"Talos already up in maintenance mode ({found.version or 'version not readable'}): adopted")
+        return InstallReport(
+            Outcome.ADOPTED, found.state.value, timings=_rounded({"total": time.monotonic() - started})
+        )
+    if found.state is TalosState.CONFIGURED:
+        progress("Talos is configured; reinstalling as asked by the reinstall trigger")
+    session, resets = _enter_rescue(machine, plan, key, progress, sleep)
+    timings = {"rescue": time.monotonic() - started}
+    install_started = time.monotonic()
+    disk, written, host_key = _install_in_rescue(session, plan, key, progress, sleep)
+    timings["install"] = time.monotonic() - install_started
+    boot_started = time.monotonic()
+    up = _wait_for_talos(plan, probe, progress, sleep)
+    timings["boot"] = time.monotonic() - boot_started
+    timings["total"] = time.monotonic() - started
+    progress(f"Talos up ({up.state.value}) after {format_elapsed(timings['total'])}")
+    return InstallReport(
+        outcome=Outcome.INSTALLED,
+        talos_state=up.state.value,
+        disk=disk,
+        sha256=written.sha256,
+        verified=written.verified,
+        resets=resets,
+        rescue_host_key=host_key,
+        timings=_rounded(timings),
+    )
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {name: round(seconds, 3) for name, seconds in timings.items()}
+
+
+def _adoptable(plan: InstallPlan, found: NodeProbe) -> bool:
+    """True when the node already is where an install would leave it; raise when it must not be touched."""
+    if found.state is TalosState.MAINTENANCE:
+        wanted = plan.image.version
+        if found.version is None or wanted is None or found.version == wanted:
+            return True
+    if found.state is TalosState.CONFIGURED and not plan.reinstall:
+        raise InstallError(
+            f"{plan.node}: Talos is configured and running at {plan.address}; refusing to wipe it "
+            "(fix: to reinstall, set the resource's reinstall trigger to a new value; to keep it, import the node)"
+        )
+    return False
+
+
+def _enter_rescue(
+    machine: RescueMachine, plan: InstallPlan, key: paramiko.PKey, progress: Progress, sleep: Sleep
+) -> tuple[RescueSession, tuple[str, ...]]:
+    """Arm rescue and reset until the rescue system answers, escalating reset types; raise with what was tried."""
+    public_key, fingerprint = public_key_line(key, "talos-hetzner"), md5_fingerprint(key)
+    tried: list[str] = []
+    resets: list[str] = []
+    for attempt in range(plan.timeouts.reset_attempts):
+        progress(f"arming rescue on {machine.label}")
+        access = machine.arm_rescue(public_key, fingerprint)
+        done = machine.reset(attempt)
+        resets.append(done)
+        progress(f"{done}; waiting for the rescue system")
+        deadline = Deadline.after(plan.timeouts.rescue)
+        pins = HostKeyPins(access.host_keys)
+        try:
+            session = wait_until(
+                partial(_rescue_session, plan, key, pins),
+                deadline,
+                what="the rescue system on SSH",
+                backoff=_POLL,
+                progress=progress,
+                sleep=sleep,
+            )
+        except WaitTimeout as timeout:
+            tried.append(f"{done}: {timeout}")
+            continue
+        progress(f"rescue system up after {format_elapsed(deadline.elapsed())} (host key {session.host_key})")
+        return session, tuple(resets)
+    raise InstallError(
+        f"{plan.node}: the rescue system did not come up on {machine.label} after {len(tried)} reset(s): "
+        + "; ".join(tried)
+        + " (fix: check the server in the Hetzner console; a dedicated server may need a manual reset)"
+    )
+
+
+def _rescue_session(plan: InstallPlan, key: paramiko.PKey, pins: HostKeyPins) -> RescueSession:
+    try:
+        session = RescueSession.connect(plan.address, key=key, port=plan.ssh_port, pins=pins)
+    except RescueUnreachable as error:
+        raise NotYet(str(error)) from None
+    try:
+        session.prove_rescue()
+    except (NotRescueError, RescueUnreachable) as error:
+        session.close()
+        raise NotYet(str(error)) from None
+    return session
+
+
+def _choose_disk(session: RescueSession, plan: InstallPlan, progress: Progress) -> Disk:
+    disks = session.disks()
+    try:
+        disk = select_install_disk(disks, plan.selector)
+        check_wipe(disk, plan.wipe)
+    except HetznerError as error:
+        raise InstallError(f"{plan.node}: {error}") from None
+    progress(f"install disk {disk.describe()}")
+    if disk.holders:
+        session.release(disk)
+    return disk
+
+
+def _published_checksum(session: RescueSession, image: ImageSource, progress: Progress) -> str | None:
+    if image.checksum_url is None:
+        return None
+    published = session.fetch_checksum(image.checksum_url)
+    if published is None:
+        progress("no published checksum for the image; relying on TLS and the decompressor's integrity check")
+    return published
+
+
+def _install_in_rescue(
+    session: RescueSession,
+    plan: InstallPlan,
+    key: paramiko.PKey,
+    progress: Progress,
+    sleep: Sleep,
+) -> tuple[Disk, WriteResult, str]:
+    """Choose the disk, write, verify and reboot; return the disk, the write and the rescue host key.
+
+    A dropped connection reconnects to the same rescue boot (host key pinned) and starts over from the disk
+    inventory, once: a half-written disk has no partition table, so it is chosen again and not refused.
+    """
+    deadline = Deadline.after(plan.timeouts.install)
+    attempt = 1
+    while True:
+        try:
+            with session:
+                disk = _choose_disk(session, plan, progress)
+                sha256 = plan.image.sha256 or _published_checksum(session, plan.image, progress)
+                written = session.write_image(plan.image, disk, sha256=sha256, deadline=deadline, progress=progress)
+                progress("rebooting into Talos")
+                session.reboot()
+            return disk, written, session.host_key
+        except (WriteInterrupted, RescueUnreachable) as error:
+            if attempt == _RESCUE_ATTEMPTS:
+                raise InstallError(f"{plan.node}: {error}") from None
+            progress(f"{error}; reconnecting to start over")
+        except ImageWriteError as error:
+            raise InstallError(f"{plan.node}: {error}") from None
+        session = wait_until(
+            partial(_rescue_session, plan, key, session.pins.pinned()),
+            deadline.within(plan.timeouts.rescue),
+            what="the rescue system to answer again",
+            backoff=_POLL,
+            progress=progress,
+            sleep=sleep,
+        )
+        attempt += 1
+
+
+def _wait_for_talos(plan: InstallPlan, probe: Probe, progress: Progress, sleep: Sleep) -> NodeProbe:
+    def up() -> NodeProbe:
+        found = probe(plan.address, plan.talos_port, 3.0)
+        if found.state not in _TALOS_UP:
+            raise NotYet(f"Talos API {found.state.value} ({found.detail})")
+        return found
+
+    try:
+        return wait_until(
+            up,
+            Deadline.after(plan.timeouts.boot),
+            what="Talos on its API port",
+            backoff=_POLL,
+            progress=progress,
+            sleep=sleep,
+        )
+    except WaitTimeout as timeout:
+        raise InstallError(
+            f"{plan.node}: the image was written and the server rebooted, but {timeout} (fix: check that the "
+            "server boots from the install disk first; Talos comes up in maintenance mode on port 50000)"
+        ) from None

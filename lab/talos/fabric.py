@@ -1,0 +1,119 @@
+"""What lab Talos nodes share: who answers at which address (for apid's node proxying) and each cluster's etcd.
+
+Nodes run on their own threads; everything here is guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from talos.pki import CertAndKey
+
+if TYPE_CHECKING:
+    from lab.talos.node import TalosNode
+
+
+@dataclass(frozen=True)
+class EtcdMemberRecord:
+    id: int
+    hostname: str
+    address: str
+
+    @property
+    def peer_url(self) -> str:
+        return f"https://{self.address}:2380"
+
+    @property
+    def client_url(self) -> str:
+        return f"https://{self.address}:2379"
+
+
+@dataclass
+class EtcdCluster:
+    """One cluster's etcd membership: the first member is the leader."""
+
+    members: dict[str, EtcdMemberRecord] = field(default_factory=dict)
+
+    @property
+    def leader(self) -> int:
+        return next(iter(self.members.values())).id if self.members else 0
+
+
+class Fabric:
+    """The lab-wide registry of Talos nodes and etcd clusters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._nodes: dict[str, TalosNode] = {}
+        self._clusters: dict[str, EtcdCluster] = {}
+
+    def attach(self, node: TalosNode) -> None:
+        with self._lock:
+            self._nodes[node.address] = node
+
+    def detach(self, node: TalosNode) -> None:
+        with self._lock:
+            if self._nodes.get(node.address) is node:
+                del self._nodes[node.address]
+
+    def node_at(self, address: str) -> TalosNode | None:
+        with self._lock:
+            return self._nodes.get(address.rsplit(":", 1)[0] if address.count(":") == 1 else address)
+
+    def trustd(self, os_ca: bytes, token: object) -> CertAndKey | None:
+        """What a worker's CSR to trustd yields: the OS CA of a serving control plane whose token matches."""
+        with self._lock:
+            nodes = list(self._nodes.values())
+        for node in nodes:
+            config = node.config
+            if config is None or not node.control_plane or not node.listener.serving:
+                continue
+            if config.os_ca.crt == os_ca and config.os_ca.key and config.machine.get("token") == token:
+                return config.os_ca
+        return None
+
+    def bootstrap(self, cluster_id: str, hostname: str, address: str) -> EtcdMemberRecord:
+        """Start a new etcd cluster with this node as its only member."""
+        member = _member(cluster_id, hostname, address)
+        with self._lock:
+            self._clusters[cluster_id] = EtcdCluster({hostname: member})
+        return member
+
+    def join(self, cluster_id: str, hostname: str, address: str) -> EtcdMemberRecord | None:
+        """Add this node to the cluster's etcd once it has a member; None while nobody bootstrapped it."""
+        with self._lock:
+            cluster = self._clusters.get(cluster_id)
+            if cluster is None or not cluster.members:
+                return None
+            member = cluster.members.get(hostname) or _member(cluster_id, hostname, address)
+            cluster.members[hostname] = member
+            return member
+
+    def leave(self, cluster_id: str, hostname: str) -> None:
+        with self._lock:
+            cluster = self._clusters.get(cluster_id)
+            if cluster is not None:
+                cluster.members.pop(hostname, None)
+
+    def remove_member(self, cluster_id: str, member_id: int) -> bool:
+        with self._lock:
+            cluster = self._clusters.get(cluster_id)
+            for hostname, member in list(cluster.members.items()) if cluster else []:
+                if member.id == member_id:
+                    del cluster.members[hostname]  # type: ignore[union-attr]
+                    return True
+            return False
+
+    def etcd(self, cluster_id: str) -> EtcdCluster:
+        """A snapshot of the cluster's membership."""
+        with self._lock:
+            cluster = self._clusters.get(cluster_id)
+            return EtcdCluster(dict(cluster.members)) if cluster else EtcdCluster()
+
+
+def _member(cluster_id: str, hostname: str, address: str) -> EtcdMemberRecord:
+    digest = hashlib.sha256(f"{cluster_id}/{hostname}".encode()).digest()
+    return EtcdMemberRecord(int.from_bytes(digest[:8], "big") or 1, hostname, address)

@@ -1,0 +1,213 @@
+"""Wait for Talos nodes to reach a state, polling their API within a deadline.
+
+Each wait polls with one client per node and a bounded attempt timeout, and reports progress lines
+`<node>: <phase>: <why not yet> (<elapsed>)` each time the reason changes. Errors that are part of the
+transition (node down while rebooting, still in maintenance, etcd not up yet) mean "not yet"; anything
+else (wrong CA, missing role, invalid answer) ends the wait at once.
+
+Polling: the pause grows by 2% per poll, from 10 ms up to 2 s. After waiting T seconds the pause is about
+0.02 T + 10 ms, so the moment a node becomes ready is noticed within ~2% of the wait (plus the cost of one
+poll): a client adds well under 5% to a reboot of a second or more (bench/bench_talos_api.py measures it),
+while a long wait settles at one poll per 2 s (after ~100 s and ~270 polls).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from typing import Literal, TypeVar
+
+from common.waiting import Backoff, Deadline, NotYet, Progress, format_elapsed, no_progress, wait_until
+from talos.api.client import TalosClient
+from talos.api.domain import NodeVersion
+from talos.api.errors import (
+    AlreadyBootstrappedError,
+    CallTimeoutError,
+    FailedPreconditionError,
+    NodeConfiguredError,
+    NodeInMaintenanceError,
+    NodeUnreachableError,
+    TalosApiError,
+)
+from talos.talosconfig import TalosContext
+
+T = TypeVar("T")
+
+POLL = Backoff(first=0.01, factor=1.02, cap=2.0)
+ATTEMPT_TIMEOUT = 5.0
+"""Longest single poll: a node that accepts connections but does not answer must not stall the wait."""
+
+_DOWN = (NodeUnreachableError, CallTimeoutError)
+
+
+def wait_for_maintenance(
+    node: str,
+    deadline: Deadline,
+    *,
+    fingerprints: Sequence[str] = (),
+    progress: Progress = no_progress,
+    backoff: Backoff = POLL,
+) -> NodeVersion:
+    """Until the node answers in maintenance mode (no machine config); returns its version."""
+    with TalosClient(node, fingerprints=fingerprints) as client:
+
+        def check() -> NodeVersion:
+            version = _attempt(client, deadline, client.version, (*_DOWN, NodeConfiguredError))
+            if version.configured:
+                raise NotYet("the node reports a machine config")
+            return version
+
+        return _wait(node, "maintenance mode", check, deadline, progress, backoff)
+
+
+def wait_for_configured(
+    node: str,
+    credentials: TalosContext,
+    deadline: Deadline,
+    *,
+    progress: Progress = no_progress,
+    backoff: Backoff = POLL,
+) -> NodeVersion:
+    """Until the node answers with mTLS from the cluster's OS CA (it runs with a machine config)."""
+    with TalosClient(node, credentials) as client:
+        return _wait(
+            node,
+            "configured mode (mTLS)",
+            lambda: _attempt(client, deadline, client.version, (*_DOWN, NodeInMaintenanceError)),
+            deadline,
+            progress,
+            backoff,
+        )
+
+
+def wait_ready_to_bootstrap(
+    node: str,
+    credentials: TalosContext,
+    deadline: Deadline,
+    *,
+    progress: Progress = no_progress,
+    backoff: Backoff = POLL,
+) -> None:
+    """Until a control plane can take Bootstrap: CRI runs and etcd waits to be bootstrapped (or already runs)."""
+    with TalosClient(node, credentials) as client:
+
+        def check() -> bool:
+            services = {s.id: s for s in _attempt(client, deadline, client.service_list, _TRANSITIONAL)}
+            cri, etcd = services.get("cri"), services.get("etcd")
+            if cri is None or cri.state != "Running":
+                raise NotYet(f"cri is {cri.state if cri else 'not started'}")
+            if etcd is None:
+                raise NotYet("no etcd service: not a control plane, or not started yet")
+            if etcd.state not in ("Preparing", "Running"):
+                raise NotYet(f"etcd is {etcd.state}")
+            return True
+
+        _wait(node, "ready to bootstrap", check, deadline, progress, backoff)
+
+
+def bootstrap_when_ready(
+    node: str,
+    credentials: TalosContext,
+    deadline: Deadline,
+    *,
+    progress: Progress = no_progress,
+    backoff: Backoff = POLL,
+) -> Literal["bootstrapped", "adopted"]:
+    """Bootstrap etcd once; a node whose etcd already has data is adopted, not failed."""
+    wait_ready_to_bootstrap(node, credentials, deadline, progress=progress, backoff=backoff)
+    with TalosClient(node, credentials) as client:
+
+        def check() -> Literal["bootstrapped", "adopted"]:
+            try:
+                _attempt(client, deadline, client.bootstrap, _TRANSITIONAL)
+            except AlreadyBootstrappedError:
+                return "adopted"
+            return "bootstrapped"
+
+        return _wait(node, "bootstrap", check, deadline, progress, backoff)
+
+
+def wait_healthy(
+    control_planes: Sequence[str],
+    workers: Sequence[str],
+    credentials: TalosContext,
+    deadline: Deadline,
+    *,
+    progress: Progress = no_progress,
+    backoff: Backoff = POLL,
+) -> None:
+    """Until every node is ready and etcd has a leader and one member per control plane."""
+    if not control_planes:
+        raise ValueError("wait_healthy needs at least one control plane (fix: pass the control plane nodes)")
+    with ExitStack() as stack:
+        clients = {
+            node: stack.enter_context(TalosClient(node, credentials))
+            for node in dict.fromkeys([*control_planes, *workers])
+        }
+
+        def check() -> bool:
+            for node, client in clients.items():
+                _node_healthy(node, client, deadline, len(control_planes) if node in control_planes else 0)
+            return True
+
+        _wait(", ".join(clients), "cluster healthy", check, deadline, progress, backoff)
+
+
+_TRANSITIONAL = (*_DOWN, NodeInMaintenanceError, FailedPreconditionError)
+
+
+def _node_healthy(node: str, client: TalosClient, deadline: Deadline, control_planes: int) -> None:
+    status = _attempt(client, deadline, client.machine_status, _TRANSITIONAL)
+    if not status.ready:
+        reasons = "; ".join(status.unmet_conditions) or status.stage
+        raise NotYet(f"{node} is not ready ({reasons})")
+    if not control_planes:
+        return
+    etcd = _attempt(client, deadline, client.etcd_status, _TRANSITIONAL, etcd=True)
+    if etcd.leader == 0 or etcd.errors:
+        raise NotYet(f"{node}: etcd has no leader yet" if not etcd.errors else f"{node}: etcd: {etcd.errors[0]}")
+    members = _attempt(client, deadline, client.etcd_members, _TRANSITIONAL, etcd=True)
+    if len(members) != control_planes:
+        raise NotYet(f"{node}: etcd has {len(members)} member(s), expected {control_planes}")
+
+
+def _attempt(
+    client: TalosClient,
+    deadline: Deadline,
+    call: Callable[[], T],
+    transitional: tuple[type[TalosApiError], ...],
+    *,
+    etcd: bool = False,
+) -> T:
+    """One call with a bounded timeout; errors of the transition become NotYet."""
+    client.timeout = max(0.1, min(ATTEMPT_TIMEOUT, deadline.remaining()))
+    try:
+        return call()
+    except transitional as err:
+        raise NotYet(err.message) from None
+    except TalosApiError as err:
+        if etcd and err.status.name == "UNKNOWN":  # etcd not reachable yet on the node
+            raise NotYet(err.message) from None
+        raise
+
+
+def _wait(
+    node: str, phase: str, check: Callable[[], T | None], deadline: Deadline, progress: Progress, backoff: Backoff
+) -> T:
+    """wait_until with progress lines naming the node, the phase, the reason and the time waited."""
+    start = time.monotonic()
+    last: list[str] = []
+
+    def watched() -> T | None:
+        try:
+            return check()
+        except NotYet as reason:
+            if [str(reason)] != last:
+                last[:] = [str(reason)]
+                progress(f"{node}: {phase}: {reason} ({format_elapsed(time.monotonic() - start)})")
+            raise
+
+    result = wait_until(watched, deadline, what=f"{node} {phase}", backoff=backoff)
+    progress(f"{node}: {phase}: reached ({format_elapsed(time.monotonic() - start)})")
+    return result

@@ -1,0 +1,76 @@
+"""Waiting for nodes: transitions are waited out, wrong identities end the wait, progress names the node."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.waiting import Deadline, WaitTimeout
+from lab.talos.testing import ClusterMaterial, NodeFactory
+from talos.api.client import TalosClient
+from talos.api.errors import TlsIdentityError
+from talos.api.waiting import (
+    bootstrap_when_ready,
+    wait_for_configured,
+    wait_for_maintenance,
+    wait_healthy,
+    wait_ready_to_bootstrap,
+)
+
+
+def test_wait_for_configured_spans_the_reboot_and_reports_progress(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    node = talos_nodes.start()
+    with TalosClient(node.address) as client:
+        client.apply_configuration(cluster.controlplane)
+    lines: list[str] = []
+    version = wait_for_configured(node.address, cluster.admin, Deadline.after(10), progress=lines.append)
+    assert version.configured
+    assert lines[-1].startswith(f"{node.address}: configured mode (mTLS): reached (")
+    assert all(line.startswith(f"{node.address}: configured mode (mTLS): ") for line in lines)
+
+
+def test_wait_outlasts_refused_connections(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    node = talos_nodes.start(config=cluster.controlplane)
+    node.refuse_connections(0.4)
+    lines: list[str] = []
+    assert wait_for_configured(node.address, cluster.admin, Deadline.after(10), progress=lines.append).configured
+    assert any("Connection refused" in line for line in lines)
+
+
+def test_wait_for_maintenance_gives_up_on_a_node_with_nothing_to_boot(talos_nodes: NodeFactory) -> None:
+    node = talos_nodes.start(version=None)
+    with pytest.raises(WaitTimeout, match=f"{node.address} maintenance mode .*refused"):
+        wait_for_maintenance(node.address, Deadline.after(0.5))
+
+
+def test_wait_for_configured_stops_at_a_foreign_ca(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    node = talos_nodes.start(config=cluster.controlplane)
+    other = ClusterMaterial.generate(cluster.endpoint_host, name="other")
+    with pytest.raises(TlsIdentityError):
+        wait_for_configured(node.address, other.admin, Deadline.after(10))
+
+
+def test_bootstrap_when_ready_bootstraps_then_adopts(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    node = talos_nodes.start(config=cluster.controlplane)
+    assert bootstrap_when_ready(node.address, cluster.admin, Deadline.after(10)) == "bootstrapped"
+    assert bootstrap_when_ready(node.address, cluster.admin, Deadline.after(10)) == "adopted"
+
+
+def test_ready_to_bootstrap_never_holds_on_a_worker(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    talos_nodes.start(config=cluster.controlplane)
+    worker = talos_nodes.start(config=cluster.worker)
+    with pytest.raises(WaitTimeout, match="no etcd service"):
+        wait_ready_to_bootstrap(worker.address, cluster.admin, Deadline.after(0.5))
+
+
+def test_cluster_healthy_once_every_control_plane_joined(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    first = talos_nodes.start(config=cluster.controlplane)
+    second = talos_nodes.start(config=cluster.controlplane)
+    worker = talos_nodes.start(config=cluster.worker)
+    with pytest.raises(WaitTimeout, match="not ready"):
+        wait_healthy([first.address, second.address], [worker.address], cluster.admin, Deadline.after(0.3))
+    bootstrap_when_ready(first.address, cluster.admin, Deadline.after(10))
+    wait_healthy([first.address, second.address], [worker.address], cluster.admin, Deadline.after(10))
+    with TalosClient(second.address, cluster.admin) as client:
+        assert len(client.etcd_members()) == 2
