@@ -40,6 +40,8 @@ from lab.rescue.loop import LoopDevice
 
 _CHECKOUT = Path(__file__).resolve().parents[2]
 _SYSTEM_PYTHON = "/usr/bin/python3"
+_SHIM_MODULES = ("lab/__init__.py", "lab/gpt.py", "lab/rescue/__init__.py", "lab/rescue/shim.py")
+"""What the shims import: standard library only, besides these."""
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _CHAR_DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9), "tty": (5, 0)}
 _SHIMMED_BINARIES = ("lsblk", "systemctl")
@@ -153,9 +155,16 @@ class Sandbox:
             os.lchown(path, self.uid, self.uid)
 
     def _write_shims(self) -> None:
+        # The shims' Python code is copied into the sandbox (/run/lab/python): the checkout may live under
+        # /tmp, which the sandbox hides behind its own.
+        library = self.run_dir / "lab/python"
+        for module in _SHIM_MODULES:
+            target = library / module
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_CHECKOUT / module, target)
         script = (
             "#!/bin/sh\n"
-            f"PYTHONPATH={shlex.quote(str(_CHECKOUT))} exec {_SYSTEM_PYTHON} -P -m lab.rescue.shim "
+            f"PYTHONPATH=/run/lab/python exec {_SYSTEM_PYTHON} -P -m lab.rescue.shim "
             '"$(basename "$0")" "$@"\n'
         )
         targets = [self.root / "shims" / name for name in (*_SHIMMED_BINARIES, *_EXTRA_SHIMS)]
