@@ -1,4 +1,5 @@
-"""The conformance suite's fixtures (the Talos oracle, built once per session) and its end-of-run summary."""
+"""The conformance suite's fixtures (the Talos oracle, built once per session; lab Talos nodes) and its end-of-run
+summary."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from lab.talos.testing import cluster, talos_network, talos_nodes  # noqa: F401  (lab nodes for the wire checks)
 from tests.conformance.oracle import Oracle
 from tools.gobuild import build, go_available
 from tools.talos_oracle import TALOS_ORACLE

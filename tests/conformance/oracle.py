@@ -10,7 +10,7 @@ import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from talos.versions import CURRENT
 
@@ -95,6 +95,40 @@ class GenerateRequest:
         return {name: list(value) if isinstance(value, tuple) else value for name, value in self.__dict__.items()}
 
 
+ApiCall = Literal["version", "apply", "bootstrap", "kubeconfig", "machine-config"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """How machinery's API client reaches a node: with a talosconfig, or without (maintenance mode's insecure
+    TLS, as `talosctl --insecure`); `endpoints` override the talosconfig's, `node`/`nodes` route the call."""
+
+    endpoints: tuple[str, ...] = ()
+    talosconfig: str = field(default="", repr=False)
+    node: str = ""
+    nodes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """The outcome of one call by machinery's client: its values, or its errors and gRPC code."""
+
+    errors: tuple[str, ...]
+    stage: str
+    """"client" (client.New refused the options) or "call"."""
+    code: str
+    """The gRPC code name of a failed call, as Go spells it ("PermissionDenied"); empty on success."""
+    values: dict[str, Any] = field(repr=False)
+    """The answer's other fields (may hold a kubeconfig or machine config: secret)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
 class Oracle:
     """Questions to Talos' machinery, answered by the built talos-oracle binary."""
 
@@ -165,6 +199,19 @@ class Oracle:
         """Merge `new` into `existing` as `talosctl config merge` does; return the merged text."""
         answer = self.ask("talosconfig-merge", {"talosconfig": existing, "merge": new})
         return _verdict(answer), answer.get("talosconfig", "")
+
+    def api(self, call: ApiCall, target: Target, **request: Any) -> ApiAnswer:
+        """One Talos API call by machinery's client (`client.New`) against a live node."""
+        answer = self.ask(f"api-{call}", {**target.to_json(), **request})
+        errors, stage, code = tuple(answer.pop("errors")), answer.pop("stage", ""), answer.pop("code", "")
+        return ApiAnswer(errors=errors, stage=stage, code=code, values=answer)
+
+    def descriptors(self, files: list[str]) -> dict[str, Any]:
+        """The Talos API's proto descriptors machinery compiles, for the given proto file paths."""
+        answer = self.ask("descriptors", {"files": files})
+        if answer["errors"]:
+            raise OracleError(f"talos-oracle descriptors: {'; '.join(answer['errors'])}")
+        return answer
 
 
 def _verdict(answer: dict[str, Any]) -> Verdict:

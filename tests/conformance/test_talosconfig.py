@@ -1,4 +1,5 @@
-"""talosconfig: ours loads in Talos' client, matches what `gen config` issues, and merges as talosctl merges."""
+"""talosconfig: ours loads in Talos' client and drives it against a lab node, matches what `gen config` issues,
+and merges as talosctl merges."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from lab.talos.testing import ClusterMaterial, NodeFactory
+from talos.api.client import TalosClient
+from talos.compare import configs_equal
 from talos.errors import TalosError
 from talos.secrets import SecretsBundle
 from talos.talosconfig import TalosConfig, build_talosconfig, merge_talosconfig
 from tests.conformance.certs import describe_certificate
 from tests.conformance.edits import Edit, set_at
-from tests.conformance.oracle import GenerateRequest, Oracle
+from tests.conformance.oracle import GenerateRequest, Oracle, Target
 
 pytestmark = pytest.mark.oracle
 
@@ -104,6 +108,38 @@ def _config(bundle: SecretsBundle, names: list[str], *, current: str) -> TalosCo
         for i, name in enumerate(names, start=1)
     }
     return TalosConfig(context=current, contexts=contexts)
+
+
+def _drives(shape: str, secrets: SecretsBundle, address: str) -> TalosConfig:
+    """Our talosconfig for a node at `address`, in one of the shapes a user ends up with."""
+    if shape == "merged":
+        other = build_talosconfig("lab", SecretsBundle.generate(), endpoints=["192.0.2.10"], nodes=["192.0.2.10"])
+        ours = build_talosconfig("lab", secrets, endpoints=[address], nodes=[address])
+        return merge_talosconfig(other, ours)
+    endpoint = {"endpoint": address, "endpoint-with-port": f"{address}:50000"}[shape]
+    return build_talosconfig("lab", secrets, endpoints=[endpoint], nodes=[address])
+
+
+@pytest.mark.parametrize("shape", ["endpoint", "endpoint-with-port", "merged"])
+def test_our_talosconfig_drives_talos_client_against_a_node(
+    oracle: Oracle, talos_nodes: NodeFactory, cluster: ClusterMaterial, shape: str
+) -> None:
+    """Machinery's client takes everything from our talosconfig (current context, endpoints, CA, certificate)
+    and reads the node's version and its machine config, as ours does with the same context."""
+    node = talos_nodes.start(config=cluster.controlplane)
+    ours = _drives(shape, cluster.secrets, node.address)
+    target = Target(talosconfig=ours.to_yaml())
+
+    version = oracle.api("version", target)
+    machine_config = oracle.api("machine-config", target, id="v1alpha1")
+    context = ours.current()
+    with TalosClient(context.endpoints[0], context) as client:
+        our_version, our_config = client.version(), client.machine_config()
+
+    assert version.ok and machine_config.ok, (version.errors, machine_config.errors)
+    assert (version.values["tag"], version.values["configured"]) == (our_version.tag, our_version.configured)
+    assert configs_equal(machine_config.values["config"], our_config)
+    assert configs_equal(our_config, cluster.controlplane)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 // Command talos-oracle answers questions about Talos machine configs with Talos' own Go machinery, so the
 // project's Python reimplementation of `talosctl gen secrets/gen config`, patching and talosconfig can be
-// checked against the real thing.
+// checked against the real thing; its api-* commands are machinery's API client against a live (lab) node, and
+// `descriptors` dumps the Talos API's proto descriptors, for the project's own client and protos.
 //
 // Usage: talos-oracle <command> < request.json > answer.json
 //
@@ -25,19 +26,25 @@ type command func(request []byte) (any, error)
 
 // commands maps each subcommand to its handler.
 //
-// Slot for issue 3 (Talos API against the lab node): the client calls Version, ApplyConfiguration,
-// Bootstrap, Kubeconfig and a COSI Get of the active MachineConfig go here as further commands taking the
-// talosconfig (or an insecure maintenance-mode TLS config), endpoint and node in the request.
+// The api-* commands are machinery's API client against a live node (the lab's): each takes the talosconfig
+// (or nothing, for maintenance mode's insecure TLS), endpoints and optional node(s) in the request, makes one
+// call and reports its result or its gRPC code. `descriptors` dumps the Talos API's proto descriptors.
 var commands = map[string]command{
-	"info":              handle(info),
-	"validate":          handle(validate),
-	"encode":            handle(encode),
-	"secrets-generate":  handle(generateSecrets),
-	"secrets-load":      handle(loadSecrets),
-	"generate":          handle(generateConfigs),
-	"patch":             handle(patchConfig),
-	"talosconfig":       handle(loadTalosconfig),
-	"talosconfig-merge": handle(mergeTalosconfig),
+	"info":               handle(info),
+	"validate":           handle(validate),
+	"encode":             handle(encode),
+	"secrets-generate":   handle(generateSecrets),
+	"secrets-load":       handle(loadSecrets),
+	"generate":           handle(generateConfigs),
+	"patch":              handle(patchConfig),
+	"talosconfig":        handle(loadTalosconfig),
+	"talosconfig-merge":  handle(mergeTalosconfig),
+	"api-version":        handle(apiVersion),
+	"api-apply":          handle(apiApply),
+	"api-bootstrap":      handle(apiBootstrap),
+	"api-kubeconfig":     handle(apiKubeconfig),
+	"api-machine-config": handle(apiMachineConfig),
+	"descriptors":        handle(dumpDescriptors),
 }
 
 func main() {
