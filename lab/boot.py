@@ -8,13 +8,14 @@ OS's own host key that refuses every login.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -66,6 +67,19 @@ def register_boot_handler(handler: BootHandler | None) -> None:
     global _handler
     with _handler_lock:
         _handler = handler
+
+
+@contextlib.contextmanager
+def boot_handler_in_use(handler: BootHandler) -> Iterator[None]:
+    """Use `handler` for Talos disks inside the block, then restore whatever was registered before."""
+    global _handler
+    with _handler_lock:
+        previous, _handler = _handler, handler
+    try:
+        yield
+    finally:
+        with _handler_lock:
+            _handler = previous
 
 
 def current_boot_handler() -> BootHandler:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.boot import BootContext, register_boot_handler
+from lab.boot import BootContext, boot_handler_in_use
 from lab.datacenter import Machine, Phase
 from lab.faults import Fault
 from lab.images.raw import ImageProfile, TalosImage, write_raw_image
@@ -48,16 +48,13 @@ def test_talos_disk_boots_the_handler_with_the_image(lab: Lab) -> None:
         booted.append(context)
         return Node()
 
-    register_boot_handler(boot)
-    try:
+    with boot_handler_in_use(boot):
         machine.hard_reset()
         machine.wait_phase(Phase.OS)
         assert booted[0].image == TalosImage("v1.12.11") and booted[0].disk is machine.disks[0]
         assert booted[0].machine is machine
         machine.power_cut()
         assert stopped == [True]
-    finally:
-        register_boot_handler(None)
 
 
 def test_os_power_requests_reboot_or_leave_the_machine_off(lab: Lab) -> None:

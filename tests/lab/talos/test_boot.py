@@ -8,7 +8,7 @@ import pytest
 
 from common.waiting import Deadline
 from lab import gpt
-from lab.boot import register_boot_handler
+from lab.boot import boot_handler_in_use
 from lab.datacenter import Machine, Phase
 from lab.images.raw import ImageProfile, TalosImage, write_raw_image
 from lab.services import Lab
@@ -25,18 +25,17 @@ NUMBER = 2100001
 @pytest.fixture
 def machine(lab: Lab) -> Iterator[Machine]:
     """A dedicated server with Talos v1.13.9 written to its first disk, Talos nodes plugged into its boots."""
-    register_boot_handler(TalosBootHandler(Fabric(), lab.delays.scale))
     machine = lab.robot_server(NUMBER)
     raw = machine.placement.root / "image.raw"
     write_raw_image(raw, TalosImage("v1.13.9"), ImageProfile(raw_size=32 << 20))
     with open(raw, "rb") as source, open(machine.disks[0].path, "r+b") as target:
         target.write(source.read())
-    machine.hard_reset()
-    try:
-        yield machine
-    finally:
-        machine.power_cut()
-        register_boot_handler(None)
+    with boot_handler_in_use(TalosBootHandler(Fabric(), lab.delays.scale)):
+        machine.hard_reset()
+        try:
+            yield machine
+        finally:
+            machine.power_cut()
 
 
 def config_for(machine: Machine, cluster: ClusterMaterial) -> str:
