@@ -89,7 +89,7 @@ class CloudClient:
         *,
         endpoint: str = CLOUD_URL,
         retry: RetryPolicy = RetryPolicy(attempts=8, base=0.5, cap=15.0),  # noqa: B008 - frozen value
-        poll: Backoff = Backoff(first=0.1, factor=2.0, cap=1.0),  # noqa: B008 - frozen value
+        poll: Backoff = Backoff(first=0.1, factor=1.0, cap=0.1),  # noqa: B008 - frozen value
         deadline: Deadline | None = None,
         sleep: Sleep = time.sleep,
         timeout: tuple[float, float] = (10.0, 60.0),

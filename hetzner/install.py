@@ -43,7 +43,7 @@ from hetzner.rescue import (
 )
 
 _TALOS_UP = frozenset({TalosState.MAINTENANCE, TalosState.CONFIGURED})
-_POLL = Backoff(first=0.1, factor=1.5, cap=0.25)
+_POLL = Backoff(first=0.05, factor=1.5, cap=0.1)
 """Polls for SSH and the Talos port are cheap (a refused connect); a short cap keeps the wait close to the boot."""
 _RESCUE_ATTEMPTS = 2
 """Connections to one rescue boot: the first, and one more after a drop."""

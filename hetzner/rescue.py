@@ -388,7 +388,7 @@ sha256sum < "$work/stream" > "$work/sum" &
 summer=$!
 curl -fsSL --connect-timeout 30 "$url" | tee "$work/stream" | dd bs=$mib status=progress | {image.decompress_command} \\
     | {{ dd of="$work/head" bs=$mib count=1 iflag=fullblock status=none \\
-         && dd of="$disk" bs=4M oflag=seek_bytes seek=$mib conv=notrunc,fsync status=none; }}
+         && dd of="$disk" bs=4M iflag=fullblock oflag=seek_bytes,direct seek=$mib conv=notrunc,fsync status=none; }}
 stages="${{PIPESTATUS[*]}}"
 wait "$summer"
 echo "@@ sha256 $(cut -d' ' -f1 "$work/sum")"

@@ -85,12 +85,14 @@ class Delays:
     def unavoidable_install(self, kind: str, artifact_size: int) -> float:
         """Reset into rescue + image download + reboot into the installed system, in seconds.
 
-        Counted: POST and rescue netboot after the reset, the download of the compressed artifact, the
-        rescue system's shutdown on `reboot`, POST again and the disk boot. Not counted: API calls, SSH
-        handshakes, decompression and disk writes, which a client can overlap or speed up.
+        Counted: for Cloud the enable_rescue action (the API refuses the reset until it finishes), POST and
+        rescue netboot after the reset, the download of the compressed artifact, the rescue system's shutdown
+        on `reboot`, POST again and the disk boot. Not counted: API calls, SSH handshakes, decompression and
+        disk writes, which a client can overlap or speed up.
         """
         t = self.timings(kind)
-        return t.post + t.rescue_boot + self.transfer(artifact_size) + t.shutdown + t.post + t.os_boot
+        rescue_action = self.action if kind == "cloud" else 0.0
+        return rescue_action + t.post + t.rescue_boot + self.transfer(artifact_size) + t.shutdown + t.post + t.os_boot
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,6 +17,7 @@ from pathlib import Path
 _LOOP_CTL_GET_FREE = 0x4C82
 _LOOP_CONFIGURE = 0x4C0A
 _LO_FLAGS_AUTOCLEAR = 4
+_LO_FLAGS_DIRECT_IO = 16  # writes reach the backing file as on hardware, not the host's page cache
 _INFO64 = struct.Struct("<QQQQQIIII64s64s32sQQ")
 _ATTEMPTS = 20
 
@@ -53,7 +54,7 @@ def _attach(backing: Path) -> tuple[int, str]:
             path = f"/dev/loop{index}"
             device = os.open(path, os.O_RDWR | os.O_CLOEXEC)
             name = str(backing).encode()[-63:]
-            info = _INFO64.pack(0, 0, 0, 0, 0, 0, 0, 0, _LO_FLAGS_AUTOCLEAR, name, b"", b"", 0, 0)
+            info = _INFO64.pack(0, 0, 0, 0, 0, 0, 0, 0, _LO_FLAGS_AUTOCLEAR | _LO_FLAGS_DIRECT_IO, name, b"", b"", 0, 0)
             config = struct.pack("<II", file_fd, 0) + info + bytes(64)
             try:
                 fcntl.ioctl(device, _LOOP_CONFIGURE, config)

@@ -20,6 +20,13 @@ def test_unavoidable_install_counts_boots_transfer_and_shutdown() -> None:
     assert delays.unavoidable_install("robot", 1000) == pytest.approx(expected)
 
 
+def test_unavoidable_cloud_install_also_counts_the_enable_rescue_action() -> None:
+    delays = Delays.realistic().scaled(1.0, bandwidth=100.0)
+    t = delays.cloud
+    expected = delays.action + t.post + t.rescue_boot + 10.0 + t.shutdown + t.post + t.os_boot
+    assert delays.unavoidable_install("cloud", 1000) == pytest.approx(expected)
+
+
 def test_non_positive_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="scale must be > 0"):
         Delays.realistic().scaled(0)
