@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lab.kubernetes import NodeInfo
 from talos.pki import CertAndKey
 
 if TYPE_CHECKING:
@@ -74,6 +75,21 @@ class Fabric:
             if config.os_ca.crt == os_ca and config.os_ca.key and config.machine.get("token") == token:
                 return config.os_ca
         return None
+
+    def kubernetes_nodes(self, cluster_id: str) -> list[NodeInfo]:
+        """The nodes a cluster's Kubernetes API lists: every node of the cluster whose kubelet runs (NotReady:
+        the lab installs no CNI). Called from the API's threads: reads each node's state without its lock."""
+        with self._lock:
+            nodes = sorted(self._nodes.values(), key=lambda node: node.address)
+        listed = []
+        for node in nodes:
+            config = node.config
+            if config is None or not node.services_up or config.cluster_id != cluster_id:
+                continue
+            role = "control-plane" if config.control_plane else "worker"
+            version = config.kubernetes_version
+            listed.append(NodeInfo(node.hostname, node.address, role, version, os_image=f"Talos ({node.version})"))
+        return listed
 
     def bootstrap(self, cluster_id: str, hostname: str, address: str) -> EtcdMemberRecord:
         """Start a new etcd cluster with this node as its only member."""

@@ -133,6 +133,18 @@ class MachineConfig:
         return _duration(text)
 
     @property
+    def api_server_sans(self) -> list[str]:
+        """cluster.apiServer.certSANs: extra names of kube-apiserver's serving certificate."""
+        return [str(san) for san in (self.cluster.get("apiServer") or {}).get("certSANs") or []]
+
+    @property
+    def kubernetes_version(self) -> str:
+        """The kubelet's version, from the tag of machine.kubelet.image (`v1.36.3`)."""
+        image = str((self.machine.get("kubelet") or {}).get("image") or "")
+        tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
+        return tag or "v" + CURRENT.kubernetes_version
+
+    @property
     def hostname(self) -> str | None:
         """A static hostname from HostnameConfig or machine.network.hostname, if the config pins one."""
         for doc in self.documents:

@@ -8,22 +8,29 @@ through `power_on`, `power_off`, the fault switches and `wait_for`. Physical dur
 Boot: no Talos image on the system disk -> the node never answers. A machine config on STATE -> configured
 mode (apid with mTLS from the config's OS CA), else maintenance mode (self-signed certificate). The
 operations below are what the API handlers (lab.talos.api) call once a request is authorised.
+
+A control plane whose etcd runs (bootstrapped, or joined) also serves the lab's Kubernetes API on
+`<address>:6443` (lab.kubernetes), listing its cluster's nodes, NotReady as without a CNI; it stops with etcd,
+on a reboot, a reset or a power-off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from lab.images.raw import TalosImage
+from lab.kubernetes import API_PORT, KubernetesApi
 from lab.talos.certs import admin_kubeconfig, apid_certificate, maintenance_certificate
 from lab.talos.fabric import EtcdMemberRecord, Fabric
 from lab.talos.machineconfig import ConfigRejected, MachineConfig, accept_config
@@ -93,6 +100,9 @@ class TalosNode:
         self.apply_rebooting = False
         self.staged_image: TalosImage | None = None
         self.pulled_images: set[str] = set()
+        self.kubernetes: KubernetesApi | None = None
+        """The Kubernetes API this control plane serves while its etcd runs."""
+        self.kubernetes_port = API_PORT
         self.maintenance_cert: CertAndKey | None = None
         self._issuer: CertAndKey | None = None
         self.apid_cert: CertAndKey | None = None
@@ -239,6 +249,7 @@ class TalosNode:
         self.fabric.leave(self.etcd_cluster_id(), self.hostname)
         self.storage.set_etcd_data(False)
         self.etcd_state = EtcdState.NONE
+        self._stop_kubernetes()
         self._notify()
 
     def require_control_plane(self, api: str) -> None:
@@ -383,7 +394,29 @@ class TalosNode:
         self._notify()
         await asyncio.sleep(self.timings.etcd)
         self.etcd_state = EtcdState.HEALTHY
+        self._start_kubernetes()
         self._notify()
+
+    def _start_kubernetes(self) -> None:
+        """kube-apiserver comes up once etcd runs: TLS from the cluster's Kubernetes CA, the cluster's nodes."""
+        assert self.config is not None
+        self._stop_kubernetes()
+        endpoint_host = urlsplit(self.config.endpoint).hostname
+        names = [name for name in (endpoint_host, self.address, *self.config.api_server_sans) if name]
+        self.kubernetes = KubernetesApi(
+            self.address,
+            self.kubernetes_port,
+            ca=self.config.kubernetes_ca,
+            server_names=names,
+            nodes=functools.partial(self.fabric.kubernetes_nodes, self.etcd_cluster_id()),
+            version=self.config.kubernetes_version,
+        )
+        self.kubernetes.start()
+
+    def _stop_kubernetes(self) -> None:
+        api, self.kubernetes = self.kubernetes, None
+        if api is not None:
+            api.stop()
 
     async def _restart(
         self, stage: Stage, work: Callable[[], Awaitable[None]] | None = None, *, power_off: bool = False
@@ -453,6 +486,7 @@ class TalosNode:
 
     def _forget_runtime(self) -> None:
         """What a power cycle loses: the running config, services, etcd, pulled images, pending flags."""
+        self._stop_kubernetes()
         self.config = None
         self.services_up = False
         self.etcd_state = EtcdState.NONE

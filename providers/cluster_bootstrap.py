@@ -1,0 +1,387 @@
+"""ClusterBootstrap: bootstrap etcd once on the first control plane, wait for a healthy cluster, fetch kubeconfig.
+
+A one-shot. `create` waits until the first control plane's etcd is ready to be bootstrapped, calls Bootstrap
+once and treats "already bootstrapped" as success (adopt: an interrupted run, or lost state, never bootstraps
+twice), then waits for health: every node up with its services, etcd with a leader and one member per control
+plane, the Kubernetes API answering with the kubeconfig and every node registered. Without a CNI (`cni: none`,
+this program's end state: the CNI comes later) nodes stay NotReady, and that is accepted, never waited out.
+Outputs: `talosconfig` (an admin context aimed at the control planes' real addresses) and `kubeconfig`, both
+secret.
+
+Nothing re-runs unless `trigger` (or the secrets bundle, i.e. the cluster) changes; other input changes only
+re-aim the talosconfig. `delete` touches nothing remote.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pulumi
+import yaml
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
+from providers.talos_machine_config import changed, has_unknown, load_bundle, stderr_progress
+from talos.api.client import TalosClient
+from talos.api.errors import (
+    CallTimeoutError,
+    FailedPreconditionError,
+    NodeInMaintenanceError,
+    NodeUnreachableError,
+    NotFoundError,
+    TalosApiError,
+    UnimplementedError,
+)
+from talos.api.tls import load_certificate_chain
+from talos.api.waiting import POLL, bootstrap_when_ready
+from talos.errors import TalosError
+from talos.talosconfig import TalosConfig, TalosContext, issue_admin_certificate
+
+DEFAULT_TIMEOUT = 1800.0
+REPLACING = ("trigger", "secretsYaml")
+"""Only a new trigger, or another cluster's secrets, bootstraps again."""
+SETTINGS = ("clusterName", "nodes", "cni", "talosPort", "timeout")
+"""Inputs whose change only re-aims the talosconfig (or changes how a later bootstrap would wait)."""
+OUTPUTS = ("outcome", "talosconfig", "kubeconfig", "kubernetesVersion", "health")
+SECRET_OUTPUTS = ["talosconfig", "kubeconfig", "secretsYaml"]
+NOT_READY_WITHOUT_CNI = "nodeReady"
+"""The MachineStatus condition a node cannot meet before a CNI is installed."""
+_TRANSITIONAL = (
+    NodeUnreachableError,
+    CallTimeoutError,
+    NodeInMaintenanceError,
+    FailedPreconditionError,
+    NotFoundError,
+    UnimplementedError,  # etcd APIs before the machine type is known
+)
+_ATTEMPT_TIMEOUT = 5.0
+
+
+@dataclass
+class ClusterBootstrapArgs:
+    """Inputs of the cluster's ClusterBootstrap; every field may be a Pulumi Output."""
+
+    cluster_name: pulumi.Input[str]
+    secrets_yaml: pulumi.Input[str]
+    """The cluster's secrets bundle (secret): the admin credentials are issued from its OS CA."""
+    nodes: pulumi.Input[list[dict[str, str]]]
+    """`[{name, address, role}]`; the first control plane is bootstrapped. `name` is the Kubernetes node name."""
+    cni: pulumi.Input[str] = "none"
+    """`none` (nodes stay NotReady, as expected) or the CNI the config installs (nodes must become Ready)."""
+    trigger: pulumi.Input[str] | None = None
+    """Change it to bootstrap again (only ever needed after the whole cluster was reset)."""
+    talos_port: pulumi.Input[int] = 50000
+    timeout: pulumi.Input[float] = DEFAULT_TIMEOUT
+
+    def to_props(self) -> dict[str, Any]:
+        return {
+            "clusterName": self.cluster_name,
+            "secretsYaml": self.secrets_yaml,
+            "nodes": self.nodes,
+            "cni": self.cni,
+            "trigger": self.trigger,
+            "talosPort": self.talos_port,
+            "timeout": self.timeout,
+        }
+
+
+class ClusterBootstrap(Resource, module="talos", name="ClusterBootstrap"):
+    """The cluster bootstrapped once; `talosconfig` and `kubeconfig` are secret outputs."""
+
+    outcome: pulumi.Output[str]
+    talosconfig: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    kubernetesVersion: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
+        super().__init__(ClusterBootstrapProvider(), name, {**args.to_props(), **dict.fromkeys(OUTPUTS)}, opts)
+
+
+class ClusterBootstrapProvider(ResourceProvider):
+    """Bootstraps in create; update only re-aims the talosconfig; delete does nothing. No per-call state."""
+
+    serialize_as_secret_always = False
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, [CheckFailure(name, reason) for name, reason in check_inputs(news)])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in REPLACING if changed(olds.get(key), news.get(key))]
+        others = [key for key in SETTINGS if changed(olds.get(key), news.get(key))]
+        return DiffResult(changes=bool(replaces or others), replaces=replaces)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        plan = Plan.from_props(props)
+        bundle = load_bundle(props["secretsYaml"])
+        pair = issue_admin_certificate(bundle)
+        credentials = TalosContext(ca=bundle.os.crt, crt=pair.crt, key=pair.key)
+        progress = stderr_progress(plan.cluster)
+        try:
+            result = bootstrap_cluster(plan, credentials, progress)
+        except TalosApiError as err:
+            raise RuntimeError(f"{plan.cluster}: {err}") from None
+        except TimeoutError as err:
+            raise RuntimeError(
+                f"{plan.cluster}: {err} (fix: look at the nodes named; then run pulumi up again)"
+            ) from None
+        talosconfig = aimed_talosconfig(plan, credentials)
+        return CreateResult(plan.cluster, {**props, **result, "talosconfig": talosconfig})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Nothing remote: keep the bootstrap facts and the admin certificate, re-aim the talosconfig."""
+        plan = Plan.from_props(news)
+        credentials = TalosConfig.from_yaml(olds["talosconfig"]).current()
+        kept = {key: olds.get(key) for key in OUTPUTS}
+        return UpdateResult({**news, **kept, "talosconfig": aimed_talosconfig(plan, credentials)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing remote: forgetting the bootstrap never touches etcd."""
+
+
+def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason with the fix) for every bad input; values unknown during preview are not judged."""
+    problems: list[tuple[str, str]] = []
+    name = news.get("clusterName")
+    if not has_unknown(name) and not (isinstance(name, str) and name.strip()):
+        problems.append(("clusterName", "is required: the cluster's name (it names the talosconfig context)"))
+    nodes = news.get("nodes")
+    if not has_unknown(nodes):
+        problems += [("nodes", reason) for reason in _node_problems(nodes)]
+    text = news.get("secretsYaml")
+    if not has_unknown(text):
+        try:
+            load_bundle(text)
+        except TalosError as err:
+            problems.append(("secretsYaml", str(err)))
+    timeout = news.get("timeout")
+    if not has_unknown(timeout) and timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+        problems.append(("timeout", f"{timeout!r} must be a positive number of seconds"))
+    return problems
+
+
+def _node_problems(nodes: Any) -> list[str]:
+    if not isinstance(nodes, list) or not nodes:
+        return ["must list the cluster's nodes as [{name, address, role}] (fix: pass at least one control plane)"]
+    problems = []
+    for number, node in enumerate(nodes, 1):
+        if not isinstance(node, dict) or has_unknown(node):
+            problems += [] if isinstance(node, dict) else [f"entry {number} must be {{name, address, role}}"]
+            continue
+        if node.get("role") not in ("controlplane", "worker"):
+            problems.append(f"{node.get('name') or number}: role {node.get('role')!r} is not controlplane or worker")
+        if not node.get("name") or not node.get("address"):
+            problems.append(f"entry {number} needs a name and an address")
+    if not any(isinstance(n, dict) and n.get("role") == "controlplane" for n in nodes):
+        problems.append("no control plane to bootstrap (fix: add a node with role controlplane)")
+    return problems
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    address: str
+    control_plane: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cluster as the provider needs it: plain data from the inputs."""
+
+    cluster: str
+    members: tuple[Member, ...]
+    cni: str
+    port: int
+    timeout: float
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Plan:
+        members = tuple(
+            Member(str(n["name"]), str(n["address"]), n.get("role") == "controlplane") for n in props["nodes"]
+        )
+        return cls(
+            cluster=str(props["clusterName"]),
+            members=members,
+            cni=str(props.get("cni") or "none"),
+            port=int(props.get("talosPort") or 50000),
+            timeout=float(props.get("timeout") or DEFAULT_TIMEOUT),
+        )
+
+    @property
+    def control_planes(self) -> list[Member]:
+        return [m for m in self.members if m.control_plane]
+
+    def endpoint(self, member: Member) -> str:
+        return f"{member.address}:{self.port}"
+
+
+def bootstrap_cluster(plan: Plan, credentials: TalosContext, progress: Progress) -> dict[str, Any]:
+    """Bootstrap (or adopt), wait for health, fetch kubeconfig; the outputs this produces."""
+    deadline = Deadline.after(plan.timeout)
+    first = plan.control_planes[0]
+    progress(f"bootstrapping etcd on {first.name} ({first.address})")
+    outcome = bootstrap_when_ready(plan.endpoint(first), credentials, deadline, progress=progress, backoff=POLL)
+    progress(f"etcd {outcome} on {first.name}")
+    wait_talos_healthy(plan, credentials, deadline, progress)
+    kubeconfig = _fetch_kubeconfig(plan, first, credentials, deadline, progress)
+    version, health = wait_kubernetes_nodes(plan, kubeconfig, deadline, progress)
+    progress(f"cluster {plan.cluster} healthy after {format_elapsed(deadline.elapsed())}: {health}")
+    return {"outcome": outcome, "kubeconfig": kubeconfig, "kubernetesVersion": version, "health": health}
+
+
+def wait_talos_healthy(plan: Plan, credentials: TalosContext, deadline: Deadline, progress: Progress) -> None:
+    """Until every node runs with its services, and etcd has a leader and one member per control plane.
+
+    A node whose only unmet condition is `nodeReady` counts as healthy when no CNI is installed: Talos adds that
+    condition while the kubelet's node is NotReady, which it stays until a CNI runs.
+    """
+    with ExitStack() as stack:
+        clients = {m: stack.enter_context(TalosClient(plan.endpoint(m), credentials)) for m in plan.members}
+
+        def check() -> bool:
+            for member, client in clients.items():
+                _member_healthy(plan, member, client, deadline)
+            return True
+
+        _wait("Talos nodes healthy", check, deadline, progress)
+
+
+def _member_healthy(plan: Plan, member: Member, client: TalosClient, deadline: Deadline) -> None:
+    status = _attempt(member, client, deadline, client.machine_status)
+    unmet = [c for c in status.unmet_conditions if not (plan.cni == "none" and c.startswith(NOT_READY_WITHOUT_CNI))]
+    if not status.ready and (unmet or status.stage != "running"):
+        raise NotYet(f"{member.name} is not ready ({'; '.join(unmet) or status.stage})")
+    if not member.control_plane:
+        return
+    etcd = _attempt(member, client, deadline, client.etcd_status)
+    if etcd.leader == 0 or etcd.errors:
+        raise NotYet(
+            f"{member.name}: etcd has no leader yet" if not etcd.errors else f"{member.name}: {etcd.errors[0]}"
+        )
+    members = _attempt(member, client, deadline, client.etcd_members)
+    if len(members) != len(plan.control_planes):
+        raise NotYet(f"{member.name}: etcd has {len(members)} member(s), expected {len(plan.control_planes)}")
+
+
+def _fetch_kubeconfig(
+    plan: Plan, first: Member, credentials: TalosContext, deadline: Deadline, progress: Progress
+) -> str:
+    with TalosClient(plan.endpoint(first), credentials) as client:
+        return _wait("kubeconfig", lambda: _attempt(first, client, deadline, client.kubeconfig), deadline, progress)
+
+
+def wait_kubernetes_nodes(plan: Plan, kubeconfig: str, deadline: Deadline, progress: Progress) -> tuple[str, str]:
+    """Until the Kubernetes API answers with the kubeconfig and lists every node; (version, health summary)."""
+    api = KubeApi.from_kubeconfig(kubeconfig)
+    wanted = {m.name for m in plan.members}
+
+    def check() -> tuple[str, str]:
+        try:
+            version = api.get("/version")["gitVersion"]
+            nodes = api.get("/api/v1/nodes")["items"]
+        except (OSError, http.client.HTTPException, ssl.SSLError) as err:
+            raise NotYet(f"Kubernetes API at {api.server}: {err}") from None
+        listed = {item["metadata"]["name"]: _ready(item) for item in nodes}
+        missing = sorted(wanted - set(listed))
+        if missing:
+            raise NotYet(f"node(s) not registered yet: {', '.join(missing)}")
+        not_ready = sorted(name for name in wanted if not listed[name])
+        if not_ready and plan.cni != "none":
+            raise NotYet(f"node(s) not Ready: {', '.join(not_ready)}")
+        if not_ready:
+            return version, f"{len(wanted)} node(s) registered, NotReady until a CNI is installed (cni: none)"
+        return version, f"{len(wanted)} node(s) registered and Ready"
+
+    return _wait("Kubernetes nodes registered", check, deadline, progress)
+
+
+@dataclass(frozen=True)
+class KubeApi:
+    """Plain HTTPS to the Kubernetes API with the kubeconfig's CA and client certificate (read-only GETs)."""
+
+    server: str
+    ca: bytes
+    crt: bytes
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def from_kubeconfig(cls, text: str) -> KubeApi:
+        document = yaml.safe_load(text)
+        cluster = document["clusters"][0]["cluster"]
+        user = document["users"][0]["user"]
+        return cls(
+            server=cluster["server"],
+            ca=base64.b64decode(cluster["certificate-authority-data"]),
+            crt=base64.b64decode(user["client-certificate-data"]),
+            key=base64.b64decode(user["client-key-data"]),
+        )
+
+    def get(self, path: str) -> Any:
+        context = ssl.create_default_context(cadata=self.ca.decode())
+        load_certificate_chain(context, self.crt, self.key)
+        url = urlsplit(self.server)
+        connection = http.client.HTTPSConnection(url.hostname or "", url.port or 443, context=context, timeout=5)
+        try:
+            connection.request("GET", path, headers={"Accept": "application/json"})
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise http.client.HTTPException(f"GET {path}: HTTP {response.status}")
+        return json.loads(body)
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def aimed_talosconfig(plan: Plan, credentials: TalosContext) -> str:
+    """A talosconfig whose context dials the control planes' addresses and targets every node."""
+    context = TalosContext(
+        endpoints=tuple(m.address for m in plan.control_planes),
+        nodes=tuple(m.address for m in plan.members),
+        ca=credentials.ca,
+        crt=credentials.crt,
+        key=credentials.key,
+    )
+    return TalosConfig(context=plan.cluster, contexts={plan.cluster: context}).to_yaml()
+
+
+def _attempt(member: Member, client: TalosClient, deadline: Deadline, call: Any) -> Any:
+    """One call with a bounded timeout; errors of a node still coming up become NotYet naming the node."""
+    client.timeout = max(0.1, min(_ATTEMPT_TIMEOUT, deadline.remaining()))
+    try:
+        return call()
+    except _TRANSITIONAL as err:
+        raise NotYet(f"{member.name} ({member.address}): {err.message}") from None
+    except TalosApiError as err:
+        if err.status.name == "UNKNOWN" and err.call.startswith("Etcd"):  # etcd not reachable yet
+            raise NotYet(f"{member.name} ({member.address}): {err.message}") from None
+        raise RuntimeError(f"{member.name}: {err}") from None
+
+
+def _wait(what: str, check: Any, deadline: Deadline, progress: Progress) -> Any:
+    result = wait_until(check, deadline, what=what, backoff=POLL, progress=progress)
+    progress(f"{what}: reached ({format_elapsed(deadline.elapsed())})")
+    return result

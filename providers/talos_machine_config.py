@@ -1,0 +1,558 @@
+"""TalosMachineConfig: one node's machine config, rendered, validated, applied and kept in step with the stack.
+
+The config is rendered from the cluster options, the secrets bundle and the patches (cluster -> role -> node, in
+that order) exactly as `talosctl gen config --with-secrets ... --config-patch ...` would. `check` renders and
+validates offline, so a bad patch fails `pulumi preview` naming the node, the patch and the path; it also puts a
+redacted rendering (`configRedacted`, secrets masked) into the inputs, so `pulumi preview --diff` shows a readable
+per-field diff. `diff` is semantic: formatting and key order never cause a change.
+
+`create` applies the config over the Talos API: insecurely only to a node that shows, on the same connection, that
+it is in maintenance mode; a node that already runs a config is only spoken to with mTLS from the cluster's OS CA
+(and adopted when it already runs this config). It then waits until the node answers with mTLS and reports the
+config. `update` applies with the chosen mode: `auto` (Talos decides whether to reboot), `no-reboot`, `reboot`,
+`staged`, or `staged-if-needing-reboot` (a dry run asks Talos; a change that needs a reboot is staged for the
+next one). `delete` touches nothing. The rendered config is a secret output (`machineConfig`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.output import Unknown
+
+from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
+from talos.api.client import TalosClient
+from talos.api.domain import ApplyMode
+from talos.api.errors import (
+    CallTimeoutError,
+    FailedPreconditionError,
+    NodeConfiguredError,
+    NodeInMaintenanceError,
+    NodeUnreachableError,
+    NotFoundError,
+    TalosApiError,
+)
+from talos.api.waiting import POLL
+from talos.compare import canonical_documents, configs_equal, redact
+from talos.config import ROLES, ClusterOptions, generate_config, render_config
+from talos.documents import Document, document_id, dump_documents
+from talos.errors import TalosError
+from talos.patches import Patch, apply_patches, load_patch
+from talos.secrets import SecretsBundle
+from talos.talosconfig import TalosContext, issue_admin_certificate
+from talos.validation import ConfigValidationError, validate_config
+from talos.versions import contract_for
+
+APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "staged-if-needing-reboot")
+DEFAULT_TIMEOUT = 1800.0
+"""Seconds a create or update may take: a maintenance apply installs Talos and reboots a dedicated server."""
+REPLACING = ("address", "machine", "role")
+"""Another server, a reinstalled one, or another role: the config is applied afresh."""
+SETTINGS = ("node", "talosPort", "applyMode", "timeout")
+"""Inputs that change how the provider works, not the config."""
+OUTPUTS = ("machineConfig", "configSha256", "applied", "talosVersion")
+SECRET_OUTPUTS = ["machineConfig", "secretsYaml"]
+
+_CLUSTER_OPTIONS = {
+    "clusterName": "cluster_name",
+    "endpoint": "endpoint",
+    "talosVersion": "talos_version",
+    "kubernetesVersion": "kubernetes_version",
+    "dnsDomain": "dns_domain",
+    "installerImage": "installer_image",
+    "discovery": "discovery",
+    "allowSchedulingOnControlPlanes": "allow_scheduling_on_control_planes",
+    "cni": "cni",
+    "cniUrls": "cni_urls",
+    "kubeProxy": "kube_proxy",
+    "additionalSans": "additional_sans",
+}
+_TUPLES = ("cni_urls", "additional_sans")
+_TRANSITIONAL = (NodeUnreachableError, CallTimeoutError, NodeInMaintenanceError, FailedPreconditionError, NotFoundError)
+"""Errors a node gives while it installs, reboots or starts its services: wait, do not fail."""
+_ATTEMPT_TIMEOUT = 5.0
+_CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()
+_RENDERED: dict[str, tuple[SecretsBundle, list[Document]]] = {}
+
+
+@dataclass
+class TalosMachineConfigArgs:
+    """Inputs of one node's TalosMachineConfig; every field may be a Pulumi Output."""
+
+    node: str
+    """The node's name in progress lines and errors."""
+    role: pulumi.Input[str]
+    """`controlplane` or `worker`."""
+    address: pulumi.Input[str]
+    """Where its Talos API answers (the server's main IPv4 address)."""
+    cluster: pulumi.Input[dict[str, Any]]
+    """Cluster options: `{clusterName, endpoint, talosVersion, kubernetesVersion?, dnsDomain?, installerImage?,
+    discovery?, allowSchedulingOnControlPlanes?, cni?, cniUrls?, kubeProxy?, additionalSans?}`."""
+    secrets_yaml: pulumi.Input[str]
+    """The cluster's secrets bundle (talosctl `secrets.yaml`); a secret."""
+    patches: pulumi.Input[list[dict[str, str]]] = field(default_factory=list)
+    """`[{source, patch}]` in the order they apply (cluster, role, node); `patch` is YAML or JSON text."""
+    install_disk: pulumi.Input[str] | None = None
+    """machine.install.disk, e.g. the `/dev/disk/by-id/...` name the image was written to."""
+    install_disk_selector: pulumi.Input[dict[str, str]] | None = None
+    """machine.install.diskSelector, when no disk path is known."""
+    machine: pulumi.Input[Any] = None
+    """Identity of the installed machine (e.g. the RescueInstall's id and reinstall trigger): a change re-applies."""
+    apply_mode: pulumi.Input[str] = "auto"
+    talos_port: pulumi.Input[int] = 50000
+    timeout: pulumi.Input[float] = DEFAULT_TIMEOUT
+
+    def to_props(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "role": self.role,
+            "address": self.address,
+            "talosPort": self.talos_port,
+            "cluster": self.cluster,
+            "secretsYaml": self.secrets_yaml,
+            "patches": self.patches,
+            "installDisk": self.install_disk,
+            "installDiskSelector": self.install_disk_selector,
+            "machine": self.machine,
+            "applyMode": self.apply_mode,
+            "timeout": self.timeout,
+        }
+
+
+class TalosMachineConfig(Resource, module="talos", name="TalosMachineConfig"):
+    """One node's machine config, applied over the Talos API; `machineConfig` is a secret output."""
+
+    configRedacted: pulumi.Output[dict[str, Any]]
+    machineConfig: pulumi.Output[str]
+    configSha256: pulumi.Output[str]
+    applied: pulumi.Output[dict[str, Any]]
+    talosVersion: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TalosMachineConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
+        props = {**args.to_props(), "configRedacted": None, **dict.fromkeys(OUTPUTS)}
+        super().__init__(TalosMachineConfigProvider(), name, props, opts)
+
+
+class TalosMachineConfigProvider(ResourceProvider):
+    """Renders in check/diff (pure, offline), applies in create/update. Thread-safe: no per-call state."""
+
+    serialize_as_secret_always = False  # nothing secret is captured: the bundle arrives as an input
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures, redacted = check_inputs(news)
+        checked = {**news, "configRedacted": redacted}
+        return CheckResult(checked, [CheckFailure(name, reason) for name, reason in failures])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in REPLACING if changed(olds.get(key), news.get(key))]
+        if replaces:
+            return DiffResult(changes=True, replaces=replaces)
+        settings = [key for key in SETTINGS if changed(olds.get(key), news.get(key))]
+        return DiffResult(changes=bool(settings) or config_changed(olds, news))
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        target = Target.from_props(props)
+        documents = render(props)
+        applied = converge(target, documents, load_bundle(props["secretsYaml"]))
+        return CreateResult(f"{target.node}@{target.address}", outputs(props, documents, applied))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        documents = render(news)
+        if config_sha256(documents) == olds.get("configSha256"):
+            previous = {key: olds.get(key) for key in ("applied", "talosVersion")}
+            return UpdateResult({**outputs(news, documents, previous)})
+        target = Target.from_props(news)
+        applied = converge(target, documents, load_bundle(news["secretsYaml"]))
+        return UpdateResult(outputs(news, documents, applied))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing remote: removing the resource never resets or reconfigures the node."""
+
+
+# --- check and diff: pure and offline ----------------------------------------------------------------------
+
+
+def check_inputs(news: dict[str, Any]) -> tuple[list[tuple[str, str]], Any]:
+    """Every bad input as (property, reason naming the node and the fix), and the redacted rendering.
+
+    The rendering is Unknown while any input it depends on is not known yet (preview of a new stack); patches
+    are then still loaded and checked on a placeholder bundle, so a bad patch fails the first preview too.
+    """
+    node = str(news.get("node") or "node")
+    problems: list[tuple[str, str]] = []
+    role = news.get("role")
+    if not _unknown(role) and role not in ROLES:
+        problems.append(("role", f"{node}: role {role!r} is not one of {', '.join(ROLES)}"))
+    address = news.get("address")
+    if not _unknown(address) and not (isinstance(address, str) and address.strip()):
+        problems.append(("address", f"{node}: the node's address is required (its Talos API answers there)"))
+    mode = news.get("applyMode") or "auto"
+    if not _unknown(mode) and mode not in APPLY_MODES:
+        problems.append(("applyMode", f"{node}: apply mode {mode!r} is not one of {', '.join(APPLY_MODES)}"))
+    timeout = news.get("timeout")
+    if not _unknown(timeout) and timeout is not None and not (_number(timeout) and timeout > 0):
+        problems.append(("timeout", f"{node}: timeout {timeout!r} must be a positive number of seconds"))
+    if problems or any(has_unknown(news.get(key)) for key in ("cluster", "patches", "role")):
+        return problems, Unknown()
+    known = not any(has_unknown(news.get(key)) for key in ("secretsYaml", "installDisk", "installDiskSelector"))
+    try:
+        options = cluster_options(news if known else {**news, "installDisk": None, "installDiskSelector": None})
+    except TalosError as err:
+        return [("cluster", f"{node}: {err}")], Unknown()
+    try:
+        patches = load_node_patches(news.get("patches"))
+    except TalosError as err:
+        return [("patches", f"{node}: {err}")], Unknown()
+    try:
+        bundle = load_bundle(news.get("secretsYaml")) if known else placeholder_bundle(options.talos_version)
+    except TalosError as err:
+        return [("secretsYaml", f"{node}: {err}")], Unknown()
+    try:
+        documents = generate_cached(options, bundle, str(role), patches)
+    except ConfigValidationError as err:
+        return [("patches", f"{node}: {blame(options, bundle, str(role), patches, err)}")], Unknown()
+    except TalosError as err:
+        return [("patches", f"{node}: {err}")], Unknown()
+    return [], redacted_rendering(documents) if known else Unknown()
+
+
+def config_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether the rendered config differs in meaning from the one applied (True while inputs are unknown)."""
+    if any(
+        has_unknown(news.get(key))
+        for key in ("cluster", "patches", "secretsYaml", "installDisk", "installDiskSelector", "role")
+    ):
+        return True
+    try:
+        documents = render(news)
+    except TalosError:
+        return True
+    previous = olds.get("configSha256")
+    if previous:
+        return config_sha256(documents) != previous
+    return not (olds.get("machineConfig") and configs_equal(olds["machineConfig"], documents))
+
+
+def render(props: dict[str, Any]) -> list[Document]:
+    """The node's validated config from its (known) inputs."""
+    return generate_cached(
+        cluster_options(props),
+        load_bundle(props["secretsYaml"]),
+        props["role"],
+        load_node_patches(props.get("patches")),
+    )
+
+
+def cluster_options(props: dict[str, Any]) -> ClusterOptions:
+    """ClusterOptions from the `cluster` input and the node's install target (ConfigError names the option)."""
+    cluster = props.get("cluster")
+    if not isinstance(cluster, dict):
+        raise TalosError("cluster: must be {clusterName, endpoint, talosVersion, ...}")
+    unknown = sorted(set(cluster) - set(_CLUSTER_OPTIONS))
+    if unknown:
+        raise TalosError(f"cluster: unknown option(s) {', '.join(unknown)} (fix: use {', '.join(_CLUSTER_OPTIONS)})")
+    values = {_CLUSTER_OPTIONS[key]: value for key, value in cluster.items() if value is not None}
+    for name in _TUPLES:
+        if name in values:
+            values[name] = tuple(values[name])
+    if props.get("installDisk"):
+        values["install_disk"] = props["installDisk"]
+    elif props.get("installDiskSelector"):
+        values["install_disk_selector"] = dict(props["installDiskSelector"])
+    try:
+        return ClusterOptions(**values)
+    except TypeError as err:
+        raise TalosError(f"cluster: {err}") from None
+
+
+def load_node_patches(values: Any) -> tuple[Patch, ...]:
+    """Patches as `[{source, patch}]`, each patch YAML or JSON text (objects would lose their ints on the wire)."""
+    if values is None:
+        return ()
+    if not isinstance(values, list):
+        raise TalosError("patches: must be a list of {source, patch}")
+    patches = []
+    for number, entry in enumerate(values, 1):
+        if not (isinstance(entry, dict) and isinstance(entry.get("patch"), str)):
+            raise TalosError(f"patches: entry {number} must be {{source, patch}} with the patch as YAML or JSON text")
+        patches.append(load_patch(entry["patch"], source=str(entry.get("source") or f"patch #{number}")))
+    return tuple(patches)
+
+
+def generate_cached(options: ClusterOptions, bundle: SecretsBundle, role: str, patches: tuple[Patch, ...]) -> Any:
+    """generate_config, remembered per process: check and diff of one preview render the same node twice.
+
+    Callers never change the documents returned (they dump, hash or redact copies).
+    """
+    key = repr((options, id(bundle), role, patches))
+    with _CACHE_LOCK:
+        cached = _RENDERED.get(key)
+    if cached is not None and cached[0] is bundle:
+        return cached[1]
+    if role not in ROLES:
+        raise TalosError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    documents = generate_config(options, bundle, role, patches)  # type: ignore[arg-type]
+    with _CACHE_LOCK:
+        if len(_RENDERED) >= _CACHE_SIZE:
+            _RENDERED.pop(next(iter(_RENDERED)))
+        _RENDERED[key] = (bundle, documents)
+    return documents
+
+
+def blame(
+    options: ClusterOptions, bundle: SecretsBundle, role: str, patches: tuple[Patch, ...], error: Exception
+) -> str:
+    """Name the first patch after which the config stops validating, with the validator's findings."""
+    documents = render_config(options, bundle, role)  # type: ignore[arg-type]
+    for patch in patches:
+        documents = apply_patches(documents, [patch])
+        try:
+            validate_config(documents, options.contract)
+        except ConfigValidationError as err:
+            return f"after patch {patch.source}: {err}"
+    return str(error)
+
+
+@functools.lru_cache(maxsize=16)
+def load_bundle(text: Any) -> SecretsBundle:
+    """The secrets bundle from its YAML (SecretsError names the field)."""
+    if not isinstance(text, str) or not text.strip():
+        raise TalosError("secretsYaml: the cluster's secrets bundle is missing (fix: pass ClusterSecrets.secretsYaml)")
+    return SecretsBundle.from_yaml(text, source="secretsYaml")
+
+
+@functools.lru_cache(maxsize=4)
+def placeholder_bundle(talos_version: str) -> SecretsBundle:
+    """A throwaway bundle to validate patches before the real one exists (never applied, never stored)."""
+    return SecretsBundle.generate(contract_for(talos_version))
+
+
+def redacted_rendering(documents: list[Document]) -> dict[str, Any]:
+    """The config with secrets masked, by document (`v1alpha1`, `HostnameConfig`, `LinkConfig/eth0`)."""
+    return {document_id(doc): doc for doc in redact(canonical_documents(documents))}
+
+
+def config_sha256(documents: list[Document]) -> str:
+    """SHA-256 of the config's meaning (canonical JSON): compares configs without keeping them in plain text."""
+    canonical = json.dumps(canonical_documents(documents), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- create and update: talk to the node ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to apply: plain data taken from the inputs."""
+
+    node: str
+    address: str
+    port: int
+    mode: str
+    timeout: float
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> Target:
+        return cls(
+            node=str(props["node"]),
+            address=str(props["address"]),
+            port=int(props.get("talosPort") or 50000),
+            mode=str(props.get("applyMode") or "auto"),
+            timeout=float(props.get("timeout") or DEFAULT_TIMEOUT),
+        )
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the apply did, for the outputs: never any secret."""
+
+    how: Literal["maintenance", "adopted", "mtls"]
+    mode: str
+    details: str
+    talos_version: str
+
+    def to_outputs(self) -> dict[str, Any]:
+        return {
+            "applied": {"how": self.how, "mode": self.mode, "details": self.details},
+            "talosVersion": self.talos_version,
+        }
+
+
+def converge(target: Target, documents: list[Document], bundle: SecretsBundle) -> Applied:
+    """Make the node run `documents`: apply over the right channel, then wait until it reports them."""
+    progress = stderr_progress(target.node)
+    deadline = Deadline.after(target.timeout)
+    text = dump_documents(documents)
+    credentials = admin_context(bundle)
+    try:
+        state = _wait_reachable(target, deadline, progress)
+        if state == "maintenance":
+            applied = _apply_in_maintenance(target, text, progress)
+        else:
+            applied = _apply_with_mtls(target, text, credentials, progress)
+        persistent = applied.mode == "staged"
+        version = _wait_reports(target, text, credentials, deadline, progress, persistent=persistent)
+    except TalosApiError as err:
+        raise RuntimeError(f"{target.node}: {err}") from None
+    except TimeoutError as err:
+        raise RuntimeError(f"{target.node}: {err} (fix: check the node's console; then run pulumi up again)") from None
+    return Applied(applied.how, applied.mode, applied.details, version)
+
+
+def _wait_reachable(target: Target, deadline: Deadline, progress: Progress) -> str:
+    """`maintenance` or `configured`, once the node answers on its Talos API port."""
+    with TalosClient(target.endpoint, timeout=_ATTEMPT_TIMEOUT) as client:
+
+        def answer() -> str:
+            try:
+                version = client.version()
+            except NodeConfiguredError:
+                return "configured"
+            except (NodeUnreachableError, CallTimeoutError) as err:
+                raise NotYet(err.message) from None
+            return "configured" if version.configured else "maintenance"
+
+        return _wait(target, "Talos API", answer, deadline, progress)
+
+
+def _apply_in_maintenance(target: Target, text: str, progress: Progress) -> Applied:
+    """The insecure channel, only after the node proved on it that it has no config (the client checks)."""
+    with TalosClient(target.endpoint) as client:
+        result = client.apply_configuration(text, mode="auto")
+    progress(f"config applied in maintenance mode ({result.details.splitlines()[0] if result.details else 'ok'})")
+    return Applied("maintenance", result.mode, result.details, "")
+
+
+def _apply_with_mtls(target: Target, text: str, credentials: TalosContext, progress: Progress) -> Applied:
+    """Apply to a configured node with the cluster's credentials; a node already running the config is adopted."""
+    with TalosClient(target.endpoint, credentials) as client:
+        if configs_equal(client.machine_config(), text):
+            progress("already runs this config: adopted")
+            return Applied("adopted", "none", "the node already runs this config", "")
+        mode = _resolve_mode(client, target.mode, text)
+        result = client.apply_configuration(text, mode=mode)
+    progress(f"config applied ({result.mode}): {result.details.splitlines()[0] if result.details else 'ok'}")
+    return Applied("mtls", result.mode, result.details, "")
+
+
+def _resolve_mode(client: TalosClient, mode: str, text: str) -> ApplyMode:
+    """The apply mode to send; `staged-if-needing-reboot` asks the node with a dry run first."""
+    if mode != "staged-if-needing-reboot":
+        return mode  # type: ignore[return-value]
+    dry = client.apply_configuration(text, mode="auto", dry_run=True)
+    return "staged" if dry.mode == "reboot" else "auto"
+
+
+def _wait_reports(
+    target: Target, text: str, credentials: TalosContext, deadline: Deadline, progress: Progress, *, persistent: bool
+) -> str:
+    """Until the node answers with mTLS and reports `text` as its running (or, staged, saved) config."""
+    what = "saved config (staged)" if persistent else "running config"
+    with TalosClient(target.endpoint, credentials, timeout=_ATTEMPT_TIMEOUT) as client:
+
+        def reports() -> str:
+            try:
+                current = client.machine_config(persistent=persistent)
+            except _TRANSITIONAL as err:
+                raise NotYet(err.message) from None
+            if not configs_equal(current, text):
+                raise NotYet(f"the node reports another {what}")
+            return client.version().tag
+
+        return _wait(target, f"mTLS and the new {what}", reports, deadline, progress)
+
+
+def _wait(target: Target, what: str, check: Callable[[], str], deadline: Deadline, progress: Progress) -> str:
+    result = wait_until(check, deadline, what=f"{target.node} {what}", backoff=POLL, progress=progress)
+    progress(f"{what}: reached ({format_elapsed(deadline.elapsed())})")
+    return result
+
+
+def outputs(props: dict[str, Any], documents: list[Document], applied: Applied | dict[str, Any]) -> dict[str, Any]:
+    """The complete output bag: inputs, the rendered config (secret), its hash, and what the apply did."""
+    facts = applied.to_outputs() if isinstance(applied, Applied) else applied
+    return {
+        **props,
+        "configRedacted": redacted_rendering(documents),
+        "machineConfig": dump_documents(documents),
+        "configSha256": config_sha256(documents),
+        **facts,
+    }
+
+
+# --- helpers shared with the other Talos providers -----------------------------------------------------------
+
+
+def admin_context(bundle: SecretsBundle) -> TalosContext:
+    """Short-lived os:admin credentials from the bundle's OS CA, for this call only (never stored)."""
+    pair = issue_admin_certificate(bundle)
+    return TalosContext(ca=bundle.os.crt, crt=pair.crt, key=pair.key)
+
+
+def stderr_progress(node: str) -> Progress:
+    """Progress lines `<node>: <what>` on stderr, which `pulumi up` shows."""
+
+    def progress(line: str) -> None:
+        print(f"{node}: {line.removeprefix(f'{node}: ')}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def changed(old: Any, new: Any) -> bool:
+    """Whether an input changed as the wire delivers values (ints as floats); unknown counts as changed."""
+    if has_unknown(new):
+        return True
+    return _canonical(old) != _canonical(new)
+
+
+def has_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(has_unknown(item) for item in value.values())
+    if isinstance(value, list):
+        return any(has_unknown(item) for item in value)
+    return _unknown(value)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None if value == "" else value
+
+
+def _unknown(value: Any) -> bool:
+    return isinstance(value, Unknown)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
