@@ -37,7 +37,8 @@ from pulumi.dynamic import (
 )
 
 from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
-from providers.talos_machine_config import changed, has_unknown, load_bundle, stderr_progress
+from providers.inputs import changed, has_unknown
+from providers.talos_machine_config import load_bundle, stderr_progress
 from talos.api.client import TalosClient
 from talos.api.errors import (
     CallTimeoutError,

@@ -26,7 +26,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.output import Unknown
 
 from common.waiting import Deadline
 from hetzner.cloud import CLOUD_URL, CloudClient
@@ -38,6 +37,7 @@ from hetzner.keys import load_private_key
 from hetzner.machines import CloudMachine, RescueMachine, RobotMachine
 from hetzner.probe import NodeProbe, Probe, TalosState
 from hetzner.robot import ROBOT_URL, RobotClient
+from providers.inputs import changed, is_unknown
 from talos.api.client import TalosClient
 from talos.api.errors import CallTimeoutError, NodeConfiguredError, NodeUnreachableError, TalosApiError
 from talos.errors import UnsupportedVersionError
@@ -168,9 +168,9 @@ class RescueInstallProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in REPLACING if _changed(olds.get(key), news.get(key))]
-        changed = replaces or [key for key in INPUTS if _changed(olds.get(key), news.get(key))]
-        return DiffResult(changes=bool(changed), replaces=replaces)
+        replaces = [key for key in REPLACING if changed(olds.get(key), news.get(key))]
+        differing = replaces or [key for key in INPUTS if changed(olds.get(key), news.get(key))]
+        return DiffResult(changes=bool(differing), replaces=replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         plan, kind, server_id = _plan(props)
@@ -199,41 +199,41 @@ def _check_inputs(news: dict[str, Any], credentials: Credentials) -> list[tuple[
     """(property, reason with the fix) for every bad input; values unknown during preview are skipped."""
     problems: list[tuple[str, str]] = []
     server = news.get("server")
-    if _unknown(server):
+    if is_unknown(server):
         pass
     elif not isinstance(server, dict):
         problems.append(("server", "must be {kind: robot|cloud, id: <number>}"))
     else:
         kind = server.get("kind")
-        if not _unknown(kind) and kind not in SERVER_KINDS:
+        if not is_unknown(kind) and kind not in SERVER_KINDS:
             problems.append(("server", f"kind {kind!r} is not robot or cloud (fix: set server_kind)"))
-        if not _unknown(server.get("id")) and not _positive_int(server.get("id")):
+        if not is_unknown(server.get("id")) and not _positive_int(server.get("id")):
             problems.append(("server", "id must be the Robot server number or Cloud server id (a positive integer)"))
         if kind in SERVER_KINDS:
             problems += [("server", reason) for reason in credentials.problems(str(kind))]
-    if not _unknown(news.get("address")) and not news.get("address"):
+    if not is_unknown(news.get("address")) and not news.get("address"):
         problems.append(("address", "is required: the server's main IPv4 address"))
     for name in ("sshPort", "talosPort"):
         value = news.get(name)
-        if not _unknown(value) and value is not None and not (_positive_int(value) and int(value) < 65536):
+        if not is_unknown(value) and value is not None and not (_positive_int(value) and int(value) < 65536):
             problems.append((name, f"{value!r} is not a TCP port"))
     problems += _check_image(news.get("image"))
     problems += _check_nested("disk", news.get("disk") or {}, validate_selector)
     wipe = news.get("wipe")
-    if not _unknown(wipe) and wipe is not None and wipe not in {policy.value for policy in WipePolicy}:
+    if not is_unknown(wipe) and wipe is not None and wipe not in {policy.value for policy in WipePolicy}:
         problems.append(("wipe", f"{wipe!r} is not a wipe policy (fix: refuse, talos or any)"))
     problems += _check_nested("timeouts", news.get("timeouts") or {}, _validate_timeouts)
     return problems
 
 
 def _check_image(image: Any) -> list[tuple[str, str]]:
-    if _unknown(image):
+    if is_unknown(image):
         return []
     if not isinstance(image, dict):
         return [("image", "must be {version, schematic?, ...} or {url, sha256}")]
     problems = _check_nested("image", image, validate_image)
     version = image.get("version")
-    if version and not _unknown(version):
+    if version and not is_unknown(version):
         try:
             contract_for(str(version))
         except UnsupportedVersionError as error:
@@ -242,11 +242,11 @@ def _check_image(image: Any) -> list[tuple[str, str]]:
 
 
 def _check_nested(name: str, value: Any, validate: Any) -> list[tuple[str, str]]:
-    if _unknown(value):
+    if is_unknown(value):
         return []
     if not isinstance(value, dict):
         return [(name, "must be an object")]
-    known = {key: item for key, item in value.items() if not _unknown(item)}
+    known = {key: item for key, item in value.items() if not is_unknown(item)}
     return [(f"{name}.{key}", reason) for key, reason in validate(known)]
 
 
@@ -319,35 +319,6 @@ def _stderr(node: str) -> Callable[[str], None]:
         print(f"{node}: {line}", file=sys.stderr, flush=True)
 
     return progress
-
-
-def _changed(old: Any, new: Any) -> bool:
-    if _contains_unknown(new):
-        return True  # conservative during preview: a value not known yet may differ
-    return _canonical(old) != _canonical(new)
-
-
-def _canonical(value: Any) -> Any:
-    """Compare as the wire delivers values: ints arrive as floats, an empty trigger equals none."""
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None if value == "" else value
-
-
-def _contains_unknown(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_contains_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_contains_unknown(item) for item in value)
-    return _unknown(value)
-
-
-def _unknown(value: Any) -> bool:
-    return isinstance(value, Unknown)
 
 
 def _positive_int(value: Any) -> bool:

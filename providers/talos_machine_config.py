@@ -39,6 +39,7 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 
 from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
+from providers.inputs import changed, has_unknown, is_unknown
 from talos.api.client import TalosClient
 from talos.api.domain import ApplyMode
 from talos.api.errors import (
@@ -204,16 +205,16 @@ def check_inputs(news: dict[str, Any]) -> tuple[list[tuple[str, str]], Any]:
     node = str(news.get("node") or "node")
     problems: list[tuple[str, str]] = []
     role = news.get("role")
-    if not _unknown(role) and role not in ROLES:
+    if not is_unknown(role) and role not in ROLES:
         problems.append(("role", f"{node}: role {role!r} is not one of {', '.join(ROLES)}"))
     address = news.get("address")
-    if not _unknown(address) and not (isinstance(address, str) and address.strip()):
+    if not is_unknown(address) and not (isinstance(address, str) and address.strip()):
         problems.append(("address", f"{node}: the node's address is required (its Talos API answers there)"))
     mode = news.get("applyMode") or "auto"
-    if not _unknown(mode) and mode not in APPLY_MODES:
+    if not is_unknown(mode) and mode not in APPLY_MODES:
         problems.append(("applyMode", f"{node}: apply mode {mode!r} is not one of {', '.join(APPLY_MODES)}"))
     timeout = news.get("timeout")
-    if not _unknown(timeout) and timeout is not None and not (_number(timeout) and timeout > 0):
+    if not is_unknown(timeout) and timeout is not None and not (_number(timeout) and timeout > 0):
         problems.append(("timeout", f"{node}: timeout {timeout!r} must be a positive number of seconds"))
     if problems or any(has_unknown(news.get(key)) for key in ("cluster", "patches", "role")):
         return problems, Unknown()
@@ -523,35 +524,6 @@ def stderr_progress(node: str) -> Progress:
         print(f"{node}: {line.removeprefix(f'{node}: ')}", file=sys.stderr, flush=True)
 
     return progress
-
-
-def changed(old: Any, new: Any) -> bool:
-    """Whether an input changed as the wire delivers values (ints as floats); unknown counts as changed."""
-    if has_unknown(new):
-        return True
-    return _canonical(old) != _canonical(new)
-
-
-def has_unknown(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(has_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(has_unknown(item) for item in value)
-    return _unknown(value)
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _canonical(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None if value == "" else value
-
-
-def _unknown(value: Any) -> bool:
-    return isinstance(value, Unknown)
 
 
 def _number(value: Any) -> bool:
