@@ -235,13 +235,16 @@ def select_install_disk(disks: list[Disk], selector: DiskSelector) -> Disk:
     raise DiskError(f"{problem} ({fix}); disks:\n{listing}")
 
 
-def check_wipe(disk: Disk, policy: WipePolicy) -> None:
-    """Raise DiskError when the policy forbids overwriting what the disk holds, or when it is mounted."""
+def check_wipe(disk: Disk, policy: WipePolicy, *, resumed: bool = False) -> None:
+    """Raise DiskError when the policy forbids overwriting what the disk holds, or when it is mounted.
+
+    `resumed`: this run already began writing the disk, so Talos partitions on it are its own and may go.
+    """
     if disk.mounted:
         raise DiskError(f"{disk.describe()} is mounted at {', '.join(disk.mounted)} (fix: unmount it in rescue)")
     if not disk.holds_data or policy is WipePolicy.ANY:
         return
-    if policy is WipePolicy.TALOS and disk.holds_only_talos:
+    if (policy is WipePolicy.TALOS or resumed) and disk.holds_only_talos:
         return
     allowed = "only Talos partitions may be replaced" if policy is WipePolicy.TALOS else "it must be empty"
     raise DiskError(

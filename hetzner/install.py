@@ -209,11 +209,14 @@ def _rescue_session(plan: InstallPlan, key: paramiko.PKey, pins: HostKeyPins) ->
     return session
 
 
-def _choose_disk(session: RescueSession, plan: InstallPlan, progress: Progress) -> Disk:
+def _choose_disk(session: RescueSession, plan: InstallPlan, progress: Progress, started: Disk | None) -> Disk:
+    """The install disk; one this run `started` writing may hold the Talos partitions it wrote, whatever the policy
+    (a connection lost after the partition table was written leaves them behind)."""
     disks = session.disks()
     try:
         disk = select_install_disk(disks, plan.selector)
-        check_wipe(disk, plan.wipe)
+        ours = started is not None and (disk.by_id or disk.path) == (started.by_id or started.path)
+        check_wipe(disk, plan.wipe, resumed=ours)
     except HetznerError as error:
         raise InstallError(f"{plan.node}: {error}") from None
     progress(f"install disk {disk.describe()}")
@@ -244,11 +247,11 @@ def _install_in_rescue(
     inventory, once: a half-written disk has no partition table, so it is chosen again and not refused.
     """
     deadline = Deadline.after(plan.timeouts.install)
-    attempt = 1
+    attempt, started = 1, None
     while True:
         try:
             with session:
-                disk = _choose_disk(session, plan, progress)
+                disk = started = _choose_disk(session, plan, progress, started)
                 sha256 = plan.image.sha256 or _published_checksum(session, plan.image, progress)
                 written = session.write_image(plan.image, disk, sha256=sha256, deadline=deadline, progress=progress)
                 progress("rebooting into Talos")

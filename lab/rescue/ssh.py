@@ -27,16 +27,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab.listener import Listener
+from lab.rescue.processes import writes_block_device
 
 Runner = Callable[[str], subprocess.Popen[bytes]]
 
 
 @dataclass(frozen=True)
 class DropFault:
-    """A fault switch that cuts the connection while a command runs."""
+    """A fault switch that cuts the connection while a command writes a disk."""
 
     delay: Callable[[], float | None]
-    """Seconds into a command at which the cut happens, while the switch is armed; None when it is not."""
+    """Seconds into a command after which the cut happens, at the first moment one of its processes holds a
+    block device open for writing, while the switch is armed; None when it is not."""
     fire: Callable[[], bool]
     """Consume the switch; False when it is no longer armed."""
 
@@ -147,7 +149,8 @@ class SshServer:
         drop_after = self.drop.delay()
         started = time.monotonic()
         while process.poll() is None:
-            if drop_after is not None and time.monotonic() - started >= drop_after:
+            elapsed = time.monotonic() - started
+            if drop_after is not None and elapsed >= drop_after and writes_block_device(process.pid):
                 drop_after = None
                 if self.drop.fire():
                     transport.close()

@@ -152,8 +152,15 @@ class _GatedServer(Server):
         def factory() -> asyncio.BaseProtocol:
             return _AlertingTLS(loop, self._protocol_factory(), context, None, server_side=True)
 
-        self._server = await loop.create_server(factory, host, port, reuse_address=True)
+        # Bound, not yet serving: create_server's own start yields before returning the server, so a power-off
+        # cancelling it there would leak the listening socket.
+        self._server = await loop.create_server(factory, host, port, reuse_address=True, start_serving=False)
         self._server_closed_fut = loop.create_future()
+        try:
+            await self._server.start_serving()
+        except asyncio.CancelledError:
+            self.close()
+            raise
 
 
 class _AlertingTLS(sslproto.SSLProtocol):

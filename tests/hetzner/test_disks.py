@@ -139,6 +139,18 @@ def test_check_wipe_talos_policy_accepts_only_talos_partitions() -> None:
         check_wipe(sda, WipePolicy.TALOS)
 
 
+def test_check_wipe_resumed_write_may_replace_only_its_own_talos_partitions() -> None:
+    talos = [part(f"sdb{i}", partlabel=label) for i, label in enumerate(("EFI", "META", "STATE"), 1)]
+    disk = parse_inventory(inventory(device("sdb", GB * 100, children=talos)))[0]
+    sda = select_install_disk(disks(), DiskSelector(serial="H3"))
+
+    with pytest.raises(DiskError):
+        check_wipe(disk, WipePolicy.REFUSE)
+    check_wipe(disk, WipePolicy.REFUSE, resumed=True)
+    with pytest.raises(DiskError, match="refusing to overwrite"):
+        check_wipe(sda, WipePolicy.REFUSE, resumed=True)
+
+
 def test_check_wipe_mounted_disk_refused_even_with_any() -> None:
     disk = parse_inventory(inventory(device("sdb", GB, children=[part("sdb1", mountpoint="/mnt")])))[0]
 

@@ -12,12 +12,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hetzner.disks import DiskSelector
+from hetzner.disks import Disk, DiskSelector, parse_inventory
 from hetzner.images import image_from_inputs
-from hetzner.install import InstallError, InstallPlan, Outcome, Timeouts, install_talos
+from hetzner.install import InstallError, InstallPlan, Outcome, Timeouts, _choose_disk, install_talos
 from hetzner.keys import load_private_key
 from hetzner.machines import RescueAccess
 from hetzner.probe import NodeProbe, Probe, TalosState
+from tests.hetzner.test_disks import GB, device, inventory, part
 
 
 class FakeMachine:
@@ -102,3 +103,28 @@ def test_rescue_not_coming_up_escalates_a_bounded_number_of_times() -> None:
     assert "the rescue system did not come up on robot server 321 after 3 reset(s): hw reset: gave up" in message
     assert "sw reset: gave up" in message and "connection refused" in message
     assert "hw reset; waiting for the rescue system" in lines
+
+
+class InventorySession:
+    """A rescue session that only lists disks (a disk holding data is never released here)."""
+
+    def __init__(self, listing: str) -> None:
+        self.listing = listing
+
+    def disks(self) -> list[Disk]:
+        return parse_inventory(self.listing)
+
+
+def test_disk_this_run_began_writing_is_chosen_again_with_the_partitions_it_wrote() -> None:
+    blank = inventory(device("sda", 100 * GB, serial="A1"), device("sdb", 100 * GB, serial="B2"))
+    talos = [part(f"sda{i}", partlabel=label) for i, label in enumerate(("EFI", "META", "STATE"), 1)]
+    after_drop = inventory(device("sda", 100 * GB, serial="A1", children=talos), device("sdb", 100 * GB, serial="B2"))
+    wanted, lines = plan(selector=DiskSelector(serial="A1")), []
+    first = _choose_disk(InventorySession(blank), wanted, lines.append, None)  # type: ignore[arg-type]
+    other = parse_inventory(blank)[1]
+
+    again = _choose_disk(InventorySession(after_drop), wanted, lines.append, first)  # type: ignore[arg-type]
+
+    assert again.name == "sda" and again.partitions and len(lines) == 2
+    with pytest.raises(InstallError, match="refusing to overwrite /dev/sda"):
+        _choose_disk(InventorySession(after_drop), wanted, lines.append, other)  # type: ignore[arg-type]

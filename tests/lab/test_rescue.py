@@ -209,6 +209,19 @@ def test_connection_dropped_mid_write_leaves_an_unbootable_disk(lab: Lab) -> Non
     machine.wait_phase(Phase.NO_BOOT)
 
 
+def test_connection_drop_waits_for_a_command_that_writes_a_disk(lab: Lab) -> None:
+    key, public = new_key()
+    machine, _ = _rescue_via_robot(lab, public)
+    lab.faults.arm(Fault.SSH_DROP_MID_WRITE, target=machine.key, after=0.1)
+    client, _ = ssh(machine.address, key=key)
+    with client:
+        reading = f"sleep 0.5; dd if=/dev/{machine.disks[0].spec.name} of=/dev/null bs=64k count=1 status=none"
+        assert run(client, reading)[0] == 0
+        assert lab.faults.fired(Fault.SSH_DROP_MID_WRITE) == 0
+        status, _, _ = run(client, f"sleep 0.5 | dd of=/dev/{machine.disks[0].spec.name} bs=64k")
+    assert status == -1 and lab.faults.fired(Fault.SSH_DROP_MID_WRITE) == 1
+
+
 def test_rescue_not_coming_up_boots_the_disk_and_stays_armed(lab: Lab) -> None:
     key, public = new_key()
     machine, _ = _rescue_via_robot(lab, public)

@@ -4,6 +4,7 @@ that need no Hetzner (adopt, refuse), plus what must never leak."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -325,6 +326,11 @@ def lab_resource(server: ProviderServer, name: str = "cp-1-install") -> Resource
     return ResourceDriver(server, RescueInstallProvider(), name, TYPE)
 
 
+def slow_image_downloads(lab: Lab) -> None:
+    """The ~3.4 MB test image then streams onto the disk for about a second: a drop lands mid-write."""
+    lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))
+
+
 def booted(machine: Machine) -> list[str]:
     return [record.target for record in machine.boots]
 
@@ -440,6 +446,7 @@ class TestLab:
     def test_connection_dropped_in_rescue_started_over_in_the_same_run(
         self, lab: Lab, lab_server: ProviderServer
     ) -> None:
+        slow_image_downloads(lab)
         lab.faults.arm(Fault.SSH_DROP_MID_WRITE, times=1, target=f"robot-{ROBOT}", after=0.1)
 
         step = lab_resource(lab_server).up(robot_inputs(lab))
@@ -465,6 +472,7 @@ class TestLab:
 
     def test_connection_lost_for_good_fails_and_rerun_converges(self, lab: Lab, lab_server: ProviderServer) -> None:
         machine = lab.robot_server(ROBOT)
+        slow_image_downloads(lab)
         lab.faults.arm(Fault.SSH_DROP_MID_WRITE, times=2, target=f"robot-{ROBOT}", after=0.1)
         resource = lab_resource(lab_server)
 
