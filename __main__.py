@@ -1,21 +1,22 @@
-"""The talos-hetzner Pulumi program.
+"""The talos-hetzner Pulumi program: the stack's Hetzner servers -> a bootstrapped Talos cluster.
 
-Minimal until the program issue lands: the cluster's secrets bundle, which proves the whole chain (engine ->
-language host -> dynamic-provider launcher -> configure() -> check/create/diff/read/delete) on every stack.
+Thin on purpose: the stack config is read and validated (components/stack.py), TalosCluster wires the rest.
 """
 
 import pulumi
-from pulumi.runtime.config import is_config_secret
 
-from providers.cluster_secrets import SECRETS_BUNDLE_CONFIG, ClusterSecrets, ClusterSecretsArgs
+from components.cluster import TalosCluster, TalosClusterArgs
+from components.stack import StackConfigError, read_stack_config, rescue_public_key
 
-config = pulumi.Config()
-bundle_key = f"{pulumi.get_project()}:{SECRETS_BUNDLE_CONFIG}"
-if config.get(SECRETS_BUNDLE_CONFIG) and not is_config_secret(bundle_key):
-    raise pulumi.RunError(
-        f"config {SECRETS_BUNDLE_CONFIG} is stored in plain text (fix: pulumi config rm {SECRETS_BUNDLE_CONFIG}, "
-        f"then pulumi config set --secret {SECRETS_BUNDLE_CONFIG} < secrets.yaml, and rotate the cluster's secrets)"
-    )
-secrets = ClusterSecrets("cluster-secrets", ClusterSecretsArgs(talos_version=config.require("talosVersion")))
-pulumi.export("secretsFingerprint", secrets.fingerprint)
-pulumi.export("secretsYaml", secrets.secretsYaml)
+try:
+    stack = read_stack_config()
+except StackConfigError as error:
+    raise pulumi.RunError(str(error)) from None
+
+cluster = TalosCluster(stack.cluster_name, TalosClusterArgs(stack, rescue_public_key()))
+pulumi.export("endpoint", stack.endpoint)
+pulumi.export("nodes", cluster.addresses)
+pulumi.export("talosconfig", cluster.talosconfig)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("secretsFingerprint", cluster.secrets.fingerprint)
+pulumi.export("secretsYaml", cluster.secrets.secretsYaml)

@@ -60,7 +60,7 @@ def bench_builds(scratch: Path, cold: bool) -> None:
 
 
 def bench_preview(scratch: Path) -> None:
-    directory = copy_program(scratch / "project")
+    directory = copy_program(scratch / "project", PROJECT_DIR / "tests/data/secrets_program")
     base = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     base |= {
         "PULUMI_BACKEND_URL": (scratch / "backend").as_uri(),

@@ -68,19 +68,21 @@ def deploy(request: DeployRequest, env: Mapping[str, str], echo: Printer = print
     except (auto.errors.CommandError, EngineUnavailable) as err:
         raise DeployError(f"selecting stack {request.stack} failed: {err}") from None
     echo(f"deploy: preview of {request.stack} (the gate)")
+    errors = EngineErrors()
     try:
-        preview = stack.preview(on_output=echo, color="never")
+        preview = stack.preview(on_output=echo, on_event=errors, color="never")
     except auto.errors.CommandError as err:
-        raise DeployError(f"preview of {request.stack} failed, nothing was changed: {_last_lines(err)}") from None
+        raise DeployError(f"preview of {request.stack} failed, nothing was changed: {errors.describe(err)}") from None
     echo(f"deploy: preview passed: {_summary(preview.change_summary)}")
     if request.preview_only:
         return []
     echo(f"deploy: up of {request.stack}")
     try:
-        up = stack.up(on_output=echo, color="never")
+        up = stack.up(on_output=echo, on_event=errors, color="never")
     except auto.errors.CommandError as err:
+        cause = errors.describe(err)
         raise DeployError(
-            f"up of {request.stack} failed: {_last_lines(err)} (fix the cause, then re-run: up resumes from the state)"
+            f"up of {request.stack} failed: {cause} (fix it, then re-run: up resumes from the state)"
         ) from None
     echo(f"deploy: up finished: {_summary(up.summary.resource_changes or {})}")
     return write_outputs(up.outputs, request.outputs_dir, request.secret_outputs, echo)
@@ -118,8 +120,22 @@ def _summary(changes: Mapping[str, int]) -> str:
     return ", ".join(f"{op} {count}" for op, count in counts) or "no resources"
 
 
-def _last_lines(err: auto.errors.CommandError, count: int = 15) -> str:
-    return "\n".join(str(err).strip().splitlines()[-count:])
+class EngineErrors:
+    """Collects the engine's error diagnostics from its event stream: the cause, whatever else the run printed."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        diagnostic = event.diagnostic_event
+        if diagnostic is not None and diagnostic.severity == "error":
+            message = diagnostic.message.strip()
+            if message not in self.messages:
+                self.messages.append(message)
+
+    def describe(self, err: auto.errors.CommandError, count: int = 15) -> str:
+        """The errors the engine reported, or the command's last lines when it reported none."""
+        return "\n".join(self.messages or str(err).strip().splitlines()[-count:])
 
 
 def parse_args(argv: list[str]) -> DeployRequest:

@@ -26,7 +26,7 @@ from common.waiting import (
     no_progress,
     wait_until,
 )
-from hetzner.disks import Disk, DiskSelector, WipePolicy, check_wipe, select_install_disk
+from hetzner.disks import Disk, DiskError, DiskSelector, WipePolicy, check_wipe, select_install_disk
 from hetzner.errors import HetznerError
 from hetzner.images import ImageSource
 from hetzner.keys import md5_fingerprint, public_key_line
@@ -123,7 +123,10 @@ def install_talos(
     session, resets = _enter_rescue(machine, plan, key, progress, sleep)
     timings = {"rescue": time.monotonic() - started}
     install_started = time.monotonic()
-    disk, written, host_key = _install_in_rescue(session, plan, key, progress, sleep)
+    try:
+        disk, written, host_key = _install_in_rescue(session, plan, key, progress, sleep)
+    except TalosOnDisk as found_on_disk:
+        return _adopt_talos_on_disk(plan, found_on_disk, probe, progress, sleep, started)
     timings["install"] = time.monotonic() - install_started
     boot_started = time.monotonic()
     up = _wait_for_talos(plan, probe, progress, sleep)
@@ -140,6 +143,32 @@ def install_talos(
         rescue_host_key=host_key,
         timings=_rounded(timings),
     )
+
+
+class TalosOnDisk(Exception):
+    """The install disk holds only Talos partitions, which the wipe policy protects; the rescue system is rebooting
+    into them to see what they are."""
+
+    def __init__(self, disk: Disk, refusal: str) -> None:
+        super().__init__(refusal)
+        self.disk, self.refusal = disk, refusal
+
+
+def _adopt_talos_on_disk(
+    plan: InstallPlan, found: TalosOnDisk, probe: Probe, progress: Progress, sleep: Sleep, started: float
+) -> InstallReport:
+    """Adopt the Talos the disk boots into when it waits for its config on the wanted version (an install whose
+    run was killed after the image was written, before Talos came up); refuse otherwise, saying what booted."""
+    try:
+        up = _wait_for_talos(plan, probe, progress, sleep)
+    except InstallError:
+        raise InstallError(f"{plan.node}: {found.refusal}; booted, it did not bring up Talos either") from None
+    if _adoptable(plan, up):
+        progress(f"Talos on {found.disk.describe()} is up in maintenance mode ({up.version}): adopted")
+        return InstallReport(
+            Outcome.ADOPTED, up.state.value, disk=found.disk, timings=_rounded({"total": time.monotonic() - started})
+        )
+    raise InstallError(f"{plan.node}: {found.refusal}; booted, it runs Talos {up.version} ({up.state.value})")
 
 
 def _rounded(timings: dict[str, float]) -> dict[str, float]:
@@ -212,12 +241,16 @@ def _rescue_session(plan: InstallPlan, key: paramiko.PKey, pins: HostKeyPins) ->
 def _choose_disk(session: RescueSession, plan: InstallPlan, progress: Progress, started: Disk | None) -> Disk:
     """The install disk; one this run `started` writing may hold the Talos partitions it wrote, whatever the policy
     (a connection lost after the partition table was written leaves them behind)."""
-    disks = session.disks()
     try:
-        disk = select_install_disk(disks, plan.selector)
-        ours = started is not None and (disk.by_id or disk.path) == (started.by_id or started.path)
-        check_wipe(disk, plan.wipe, resumed=ours)
+        disk = select_install_disk(session.disks(), plan.selector)
     except HetznerError as error:
+        raise InstallError(f"{plan.node}: {error}") from None
+    ours = started is not None and (disk.by_id or disk.path) == (started.by_id or started.path)
+    try:
+        check_wipe(disk, plan.wipe, resumed=ours)
+    except DiskError as error:
+        if disk.holds_only_talos and not disk.mounted and not plan.reinstall:
+            raise TalosOnDisk(disk, str(error)) from None
         raise InstallError(f"{plan.node}: {error}") from None
     progress(f"install disk {disk.describe()}")
     if disk.holders:
@@ -251,7 +284,12 @@ def _install_in_rescue(
     while True:
         try:
             with session:
-                disk = started = _choose_disk(session, plan, progress, started)
+                try:
+                    disk = started = _choose_disk(session, plan, progress, started)
+                except TalosOnDisk as found:
+                    progress(f"{found.disk.describe()} already holds Talos: booting it to see whether it waits")
+                    session.reboot()
+                    raise
                 sha256 = plan.image.sha256 or _published_checksum(session, plan.image, progress)
                 written = session.write_image(plan.image, disk, sha256=sha256, deadline=deadline, progress=progress)
                 progress("rebooting into Talos")

@@ -34,7 +34,7 @@ class Fault(StrEnum):
     IMAGES_TRUNCATE = "images.truncate"
     """The CDN stops after `fraction` (default 0.5) of the artifact and closes the connection."""
     SSH_DROP_MID_WRITE = "ssh.drop_mid_write"
-    """The rescue SSH connection drops while a command writes (`after` seconds into it, default 0.2)."""
+    """The rescue SSH connection drops while a command writes a disk (at least `after` seconds into it, default 0.2)."""
     RESCUE_NOT_COMING_UP = "rescue.not_coming_up"
     """A boot skips the armed rescue system and boots the disks; the activation stays armed."""
     BOOT_SLOW = "boot.slow"

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from pulumi._utils import ContextProperty
+from pulumi.runtime import config, settings
 
 pytest_plugins = ["lab.testing"]  # one lab per test session, shared by every directory
 
@@ -29,6 +31,21 @@ def main_thread_event_loop() -> Iterator[None]:
     for each in {loop, current} - {None}:
         if not each.is_running():
             each.close()
+
+
+_SETTINGS_FIELDS = [name for name, value in vars(settings.Settings).items() if isinstance(value, ContextProperty)]
+_PRISTINE_SETTINGS = {name: getattr(settings.SETTINGS, name) for name in _SETTINGS_FIELDS}
+
+
+@pytest.fixture(autouse=True)
+def pulumi_runtime_restored() -> Iterator[None]:
+    """After each test, Pulumi's global runtime state (project, stack, monitor, config) as before any program ran:
+    `pulumi.get_stack()` and friends answer the same whatever ran before (module fixtures included)."""
+    yield
+    for name, value in _PRISTINE_SETTINGS.items():
+        setattr(settings.SETTINGS, name, value)
+    config.CONFIG.set({})
+    config._SECRET_KEYS.set(set())
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab.listener import Listener
-from lab.rescue.processes import writes_block_device
+from lab.processes import writes_block_device
 
 Runner = Callable[[str], subprocess.Popen[bytes]]
 

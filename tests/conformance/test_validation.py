@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from providers.talos_machine_config import render
 from talos.config import Role, render_config
 from talos.documents import Document, dump_documents, parse_documents
 from talos.secrets import SecretsBundle
 from talos.validation import ConfigValidationError, validate_config
 from talos.versions import CONTRACTS, CURRENT
+from tests.components.program import run_program
 from tests.conformance.differences import RecordProperty, note_difference
 from tests.conformance.edits import Edit, drop_at, edits, set_at
 from tests.conformance.oracle import GenerateRequest, Oracle, Verdict
@@ -194,3 +196,21 @@ def test_config_our_unit_tests_refuse_is_refused_by_talos(
         assert verdict.accepted, f"Talos now refuses it too; drop the listed difference: {verdict.errors}"
     else:
         assert not verdict.accepted
+
+
+def _stack_node_configs(stack: str, bundle: SecretsBundle) -> dict[str, str]:
+    """Node name -> the config TalosMachineConfig renders for it, from the program run on the stack file."""
+    configs = run_program(stack).of_type("pulumi-python:dynamic/talos:TalosMachineConfig")
+    return {
+        config.name: dump_documents(render({**config.inputs, "secretsYaml": bundle.to_yaml()})) for config in configs
+    }
+
+
+@pytest.mark.parametrize("stack", ["lab", "prod"])
+def test_each_stack_node_config_passes_talos_validation(oracle: Oracle, bundle: SecretsBundle, stack: str) -> None:
+    configs = _stack_node_configs(stack, bundle)
+
+    verdicts = {name: oracle.validate(text) for name, text in configs.items()}
+
+    assert sorted(configs) == ["cp-1-config", "cp-2-config", "cp-3-config", "worker-1-config", "worker-2-config"]
+    assert verdicts == dict.fromkeys(configs, Verdict(errors=())), verdicts

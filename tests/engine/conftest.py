@@ -20,6 +20,7 @@ from tools import gobuild
 from tools.env import LAB_PASSPHRASE, PROJECT_DIR, ambient_pulumi, copy_program, engine_env
 from tools.pulumi_tools import HCLOUD, PULUMI, PULUMI_VERSION
 
+SECRETS_PROGRAM = PROJECT_DIR / "tests/data/secrets_program"
 _INHERITED_PULUMI_VARS = re.compile(r"^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE.*|HOME)$")
 
 
@@ -107,5 +108,5 @@ def start_project(program: Path, tmp_path: Path, engine_home: Path) -> EnginePro
 
 @pytest.fixture
 def lab_project(engine_home: Path, tmp_path: Path) -> EngineProject:
-    """The project's lab stack in a fresh backend."""
-    return start_project(PROJECT_DIR, tmp_path, engine_home)
+    """The secrets-only program's lab stack in a fresh backend (the whole program is tested in tests/e2e)."""
+    return start_project(SECRETS_PROGRAM, tmp_path, engine_home)

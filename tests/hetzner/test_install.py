@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from hetzner.disks import Disk, DiskSelector, parse_inventory
 from hetzner.images import image_from_inputs
-from hetzner.install import InstallError, InstallPlan, Outcome, Timeouts, _choose_disk, install_talos
+from hetzner.install import InstallError, InstallPlan, Outcome, TalosOnDisk, Timeouts, _choose_disk, install_talos
 from hetzner.keys import load_private_key
 from hetzner.machines import RescueAccess
 from hetzner.probe import NodeProbe, Probe, TalosState
@@ -126,5 +126,5 @@ def test_disk_this_run_began_writing_is_chosen_again_with_the_partitions_it_wrot
     again = _choose_disk(InventorySession(after_drop), wanted, lines.append, first)  # type: ignore[arg-type]
 
     assert again.name == "sda" and again.partitions and len(lines) == 2
-    with pytest.raises(InstallError, match="refusing to overwrite /dev/sda"):
+    with pytest.raises(TalosOnDisk, match="refusing to overwrite /dev/sda"):  # then booted to see what it is
         _choose_disk(InventorySession(after_drop), wanted, lines.append, other)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 
+from hetzner.robot.client import RobotClient
 from lab.datacenter import Machine, Phase
 from lab.disks import InstalledOs
 from lab.faults import Fault
@@ -331,6 +332,18 @@ def slow_image_downloads(lab: Lab) -> None:
     lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))
 
 
+def written_but_left_in_rescue(lab: Lab, server: ProviderServer) -> Machine:
+    """A server whose disk holds the written image while it still runs the rescue system, as when `pulumi up` is
+    killed between the write and the reboot."""
+    machine = lab.robot_server(ROBOT)
+    lab_resource(server, "earlier-run").up(robot_inputs(lab))
+    robot = RobotClient(lab.spec.robot_user, lab.spec.robot_password, base_url=lab.robot_url)
+    robot.boot.enable_rescue(ROBOT, [])
+    robot.reset.execute(ROBOT, "hw")
+    machine.wait_phase(Phase.RESCUE)
+    return machine
+
+
 def booted(machine: Machine) -> list[str]:
     return [record.target for record in machine.boots]
 
@@ -390,6 +403,27 @@ class TestLab:
         step = lab_resource(lab_server).up(robot_inputs(lab))  # a new state: as after an interrupted `pulumi up`
 
         assert step.outputs["outcome"] == "adopted" and len(machine.boots) == boots
+
+    def test_written_image_not_yet_booted_is_booted_and_adopted_not_rewritten(
+        self, lab: Lab, lab_server: ProviderServer
+    ) -> None:
+        machine = written_but_left_in_rescue(lab, lab_server)
+
+        step = lab_resource(lab_server).up(robot_inputs(lab))  # a new state: the run was killed before Talos came up
+
+        assert step.outputs["outcome"] == "adopted" and booted(machine)[-2:] == ["rescue", "talos"]
+        assert "already holds Talos: booting it to see whether it waits" in lab_server.stderr()
+
+    def test_talos_on_disk_of_another_version_is_refused_saying_what_booted(
+        self, lab: Lab, lab_server: ProviderServer
+    ) -> None:
+        written_but_left_in_rescue(lab, lab_server)
+
+        with pytest.raises(ProviderCallError) as raised:
+            lab_resource(lab_server).up(robot_inputs(lab, image={"version": "v1.13.8", "factoryUrl": lab.factory_url}))
+
+        assert "it must be empty under wipe policy 'refuse'" in raised.value.details
+        assert f"booted, it runs Talos {VERSION} (maintenance)" in raised.value.details
 
     def test_disk_with_data_refused_and_left_untouched(self, lab: Lab, lab_server: ProviderServer) -> None:
         machine = lab.robot_server(ROBOT)

@@ -1,0 +1,103 @@
+"""TalosCluster: the secrets, every node, the one bootstrap, and the outputs a user needs.
+
+Wiring only. Nodes are independent of each other, so the engine provisions them in parallel; the bootstrap waits
+for every node's config. Secret outputs stay secret: `talosconfig`, `kubeconfig`, `secretsYaml`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_hcloud as hcloud
+
+from components.node import TalosNode, TalosNodeArgs
+from components.stack import StackConfig
+from providers.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs
+from providers.cluster_secrets import ClusterSecrets, ClusterSecretsArgs
+
+TYPE = "talos-hetzner:index:TalosCluster"
+
+
+@dataclass
+class TalosClusterArgs:
+    stack: StackConfig
+    rescue_public_key: pulumi.Input[str] | None = None
+    """The rescue SSH key's public line; needed when the stack has Cloud nodes (they are created with it)."""
+
+
+class TalosCluster(pulumi.ComponentResource):
+    """A bootstrapped Talos cluster on Hetzner servers."""
+
+    talosconfig: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    addresses: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, args: TalosClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        stack = args.stack
+        keep = pulumi.ResourceOptions(parent=self, protect=stack.protect)
+        self.secrets = ClusterSecrets(f"{name}-secrets", ClusterSecretsArgs(talos_version=stack.talos_version), keep)
+        self.ssh_key = self._ssh_key(name, stack, args.rescue_public_key)
+        self.zone = self._zone(name, stack)
+        self.nodes = {
+            spec.name: TalosNode(
+                spec.name,
+                TalosNodeArgs(spec, stack, self.secrets.secretsYaml, self.ssh_key, self.zone),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for spec in stack.nodes
+        }
+        members = [
+            pulumi.Output.all(spec.name, node.address, spec.role).apply(
+                lambda parts: {"name": parts[0], "address": parts[1], "role": parts[2]}
+            )
+            for spec, node in zip(stack.nodes, self.nodes.values(), strict=True)
+        ]
+        self.bootstrap = ClusterBootstrap(
+            f"{name}-bootstrap",
+            ClusterBootstrapArgs(
+                cluster_name=stack.cluster_name,
+                secrets_yaml=self.secrets.secretsYaml,
+                nodes=members,  # type: ignore[arg-type]
+                cni=stack.cni,
+                trigger=stack.bootstrap_trigger,
+                timeout=stack.timeouts.get("bootstrap", 1800),
+            ),
+            pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[node.config for node in self.nodes.values()],
+                protect=stack.protect,
+                retain_on_delete=True,
+            ),
+        )
+        self.talosconfig = self.bootstrap.talosconfig
+        self.kubeconfig = self.bootstrap.kubeconfig
+        self.addresses = pulumi.Output.all(*[node.address for node in self.nodes.values()]).apply(
+            lambda found: dict(zip(self.nodes, found, strict=True))
+        )
+        self.register_outputs(
+            {"talosconfig": self.talosconfig, "kubeconfig": self.kubeconfig, "addresses": self.addresses}
+        )
+
+    def _ssh_key(self, name: str, stack: StackConfig, public_key: pulumi.Input[str] | None) -> hcloud.SshKey | None:
+        if public_key is None or not any(spec.cloud for spec in stack.nodes):
+            return None  # without rescueSshKey, RescueInstall's check names the fix
+        return hcloud.SshKey(
+            f"{name}-rescue-key",
+            name=f"{stack.cluster_name}-rescue",
+            public_key=public_key,
+            labels={"cluster": stack.cluster_name},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _zone(self, name: str, stack: StackConfig) -> hcloud.Zone | None:
+        if stack.dns is None or not stack.dns.create_zone:
+            return None
+        return hcloud.Zone(
+            f"{name}-zone",
+            name=stack.dns.zone,
+            mode="primary",
+            ttl=stack.dns.ttl,
+            opts=pulumi.ResourceOptions(parent=self, protect=stack.protect),
+        )

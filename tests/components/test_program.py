@@ -1,0 +1,119 @@
+"""The program (`__main__.py`) under Pulumi's mocks, for both stacks: the resource graph, dependencies, options
+(protect, retainOnDelete, secret outputs) and stack outputs that never show a secret in plain text."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.components.program import ProgramRun, run_program, secret_in, stack_config
+
+SECRETS = "pulumi-python:dynamic/talos:ClusterSecrets"
+INSTALL = "pulumi-python:dynamic/hetzner:RescueInstall"
+CONFIG = "pulumi-python:dynamic/talos:TalosMachineConfig"
+BOOTSTRAP = "pulumi-python:dynamic/talos:ClusterBootstrap"
+DNS = "pulumi-python:dynamic/hetzner:DnsRecord"
+SERVER = "hcloud:index/server:Server"
+NODES = ("cp-1", "cp-2", "cp-3", "worker-1", "worker-2")
+
+
+@pytest.fixture(scope="module", params=["lab", "prod"])
+def run(request: pytest.FixtureRequest) -> ProgramRun:
+    return run_program(request.param)
+
+
+@pytest.fixture(scope="module")
+def lab() -> ProgramRun:
+    return run_program("lab")
+
+
+@pytest.fixture(scope="module")
+def prod() -> ProgramRun:
+    return run_program("prod")
+
+
+def test_each_node_is_installed_configured_and_parented_by_its_component(run: ProgramRun) -> None:
+    assert sorted(r.name for r in run.of_type("talos-hetzner:index:TalosNode")) == sorted(NODES)
+    for node in NODES:
+        component = run.named(node)
+        install, config = run.named(f"{node}-install"), run.named(f"{node}-config")
+        assert install.parent == component.urn and config.parent == component.urn
+        assert install.urn in config.dependencies
+    assert len(run.of_type(SECRETS)) == len(run.of_type(BOOTSTRAP)) == 1
+
+
+def test_lab_has_two_cloud_servers_a_zone_and_a_rescue_key(lab: ProgramRun) -> None:
+    servers = lab.of_type(SERVER)
+    assert sorted(s.name for s in servers) == ["cp-3-server", "worker-2-server"]
+    key = lab.named("lab-rescue-key")
+    assert all(key.urn in s.dependencies for s in servers)
+    assert lab.named("cp-3-server").urn in lab.named("cp-3-install").dependencies
+    assert lab.named("lab-zone").inputs["name"] == "lab.example"
+
+
+def test_prod_is_all_dedicated_servers_by_robot_number(prod: ProgramRun) -> None:
+    assert prod.of_type(SERVER) == []
+    assert sorted(r.inputs["server"]["id"] for r in prod.of_type(INSTALL)) == [
+        1234561,
+        1234562,
+        1234563,
+        1234564,
+        1234565,
+    ]
+
+
+def test_bootstrap_waits_for_every_node_config(run: ProgramRun) -> None:
+    bootstrap = run.of_type(BOOTSTRAP)[0]
+    assert {c.urn for c in run.of_type(CONFIG)} <= set(bootstrap.dependencies)
+    assert run.of_type(SECRETS)[0].urn in bootstrap.dependencies
+
+
+def test_dns_values_follow_the_nodes_configs(run: ProgramRun) -> None:
+    records = {r.name: r for r in run.of_type(DNS)}
+    api = sorted(name for name, r in records.items() if name.endswith("-api"))
+    assert api == ["cp-1-api", "cp-2-api", "cp-3-api"]
+    for name, record in records.items():
+        node = name.rsplit("-", 1)[0]
+        assert run.named(f"{node}-config").urn in record.dependencies
+
+
+def test_servers_installs_are_retained_and_prod_protects_what_must_not_go(lab: ProgramRun, prod: ProgramRun) -> None:
+    for run in (lab, prod):
+        assert all(r.retain_on_delete for r in run.of_type(INSTALL) + run.of_type(BOOTSTRAP))
+    assert all(r.protect for r in prod.of_type(INSTALL) + prod.of_type(SECRETS) + prod.of_type(BOOTSTRAP))
+    assert not any(r.protect for r in lab.resources)
+
+
+def test_secret_outputs_are_declared_on_the_resources(run: ProgramRun) -> None:
+    assert run.of_type(SECRETS)[0].secret_outputs == ["secretsYaml"]
+    assert all(r.secret_outputs == ["machineConfig", "secretsYaml"] for r in run.of_type(CONFIG))
+    assert run.of_type(BOOTSTRAP)[0].secret_outputs == ["kubeconfig", "secretsYaml", "talosconfig"]
+
+
+def test_stack_outputs_keep_secrets_secret_and_show_none_in_plain_text(run: ProgramRun) -> None:
+    secret = sorted(name for name, (_, hidden) in run.outputs.items() if hidden)
+    assert secret == ["kubeconfig", "secretsYaml", "talosconfig"]
+    plain = {name: value for name, (value, hidden) in run.outputs.items() if not hidden}
+    assert secret_in(plain) == []
+    assert set(plain["nodes"]) == set(NODES)
+
+
+def test_no_secret_in_any_plain_resource_input(run: ProgramRun) -> None:
+    for resource in run.resources:
+        shown = {key: value for key, value in resource.inputs.items() if key != "secretsYaml"}
+        assert secret_in(shown) == [], resource.name
+
+
+def test_preview_with_unknown_outputs_builds_the_same_graph(lab: ProgramRun) -> None:
+    preview = run_program("lab", preview=True)
+
+    assert sorted((r.type, r.name) for r in preview.resources) == sorted((r.type, r.name) for r in lab.resources)
+
+
+def test_secret_stored_in_plain_text_stops_the_program_with_the_fix() -> None:
+    config = stack_config("lab")
+
+    with pytest.raises(Exception, match="robotPassword is stored in plain text") as raised:
+        run_program("lab", config=config, secret_keys=["hcloud:token"])
+
+    assert "pulumi config set --secret robotPassword" in str(raised.value)
+    assert "robot-Pa55-never-shown" not in str(raised.value)
