@@ -115,9 +115,7 @@ def install_talos(
     found = probe(plan.address, plan.talos_port, 5.0)
     if _adoptable(plan, found):
         progress(f"Talos already up in maintenance mode ({found.version or 'version not readable'}): adopted")
-        return InstallReport(
-            Outcome.ADOPTED, found.state.value, timings=_rounded({"total": time.monotonic() - started})
-        )
+        return _adopted(found, started)
     if found.state is TalosState.CONFIGURED:
         progress("Talos is configured; reinstalling as asked by the reinstall trigger")
     session, resets = _enter_rescue(machine, plan, key, progress, sleep)
@@ -165,10 +163,14 @@ def _adopt_talos_on_disk(
         raise InstallError(f"{plan.node}: {found.refusal}; booted, it did not bring up Talos either") from None
     if _adoptable(plan, up):
         progress(f"Talos on {found.disk.describe()} is up in maintenance mode ({up.version}): adopted")
-        return InstallReport(
-            Outcome.ADOPTED, up.state.value, disk=found.disk, timings=_rounded({"total": time.monotonic() - started})
-        )
+        return _adopted(up, started, found.disk)
     raise InstallError(f"{plan.node}: {found.refusal}; booted, it runs Talos {up.version} ({up.state.value})")
+
+
+def _adopted(found: NodeProbe, started: float, disk: Disk | None = None) -> InstallReport:
+    return InstallReport(
+        Outcome.ADOPTED, found.state.value, disk=disk, timings=_rounded({"total": time.monotonic() - started})
+    )
 
 
 def _rounded(timings: dict[str, float]) -> dict[str, float]:

@@ -6,6 +6,7 @@ rescue sandbox (root) are skipped with a reason when not run as root.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 
@@ -31,3 +32,8 @@ def lab(lab_servers: Lab) -> Iterator[Lab]:
     """The session's lab, restored to a fresh datacenter after the test (servers, disks, API state, faults)."""
     yield lab_servers
     lab_servers.reset()
+
+
+def slow_image_downloads(lab: Lab) -> None:
+    """Until the test ends, the ~3.4 MB test image streams onto a disk for about a second: a drop lands mid-write."""
+    lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))

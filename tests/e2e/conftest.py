@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -36,6 +37,12 @@ RESCUE_KEY = (
 )
 LAB_NET = "127.10."
 """The net the committed Pulumi.lab.yaml is written for (`python -m lab`)."""
+
+
+@pytest.fixture
+def project(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
+    """The lab stack in a fresh backend, aimed at this test's (fresh) lab."""
+    return lab_stack(lab, tmp_path, engine_home)
 
 
 def lab_stack(lab: Lab, tmp_path: Path, home: Path) -> EngineProject:

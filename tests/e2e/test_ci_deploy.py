@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.services import Lab
 from lab.testing import requires_root
-from tests.e2e.conftest import edit_stack, lab_stack
+from tests.e2e.conftest import edit_stack
 from tests.engine.conftest import EngineProject
 from tools.env import PROJECT_DIR
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
-
-
-@pytest.fixture
-def project(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
-    return lab_stack(lab, tmp_path, engine_home)
 
 
 def _deploy(project: EngineProject, *args: str, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

@@ -3,8 +3,6 @@ comes and goes, and none of it bootstraps again or reinstalls a node."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dns.resolver
 import pytest
 
@@ -12,7 +10,7 @@ from lab.services import Lab
 from lab.testing import requires_root
 from talos.api.client import TalosClient
 from talos.talosconfig import TalosConfig
-from tests.e2e.conftest import edit_stack, lab_stack, planned
+from tests.e2e.conftest import edit_stack, planned
 from tests.engine.conftest import EngineProject
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
@@ -21,8 +19,7 @@ GOLD = {"machine": {"nodeLabels": {"tier": "gold"}}}
 
 
 @pytest.fixture
-def running(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
-    project = lab_stack(lab, tmp_path, engine_home)
+def running(project: EngineProject) -> EngineProject:
     project.pulumi("up", "--yes", "--skip-preview")
     return project
 

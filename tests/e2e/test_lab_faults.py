@@ -3,23 +3,15 @@ engine's output naming the node, what failed and the fix."""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import pytest
 
 from lab.faults import Fault
 from lab.services import Lab
-from lab.testing import requires_root
-from tests.e2e.conftest import edit_stack, lab_stack, planned
+from lab.testing import requires_root, slow_image_downloads
+from tests.e2e.conftest import edit_stack, planned
 from tests.engine.conftest import EngineProject
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
-
-
-@pytest.fixture
-def project(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
-    return lab_stack(lab, tmp_path, engine_home)
 
 
 def test_rate_limits_locked_zones_and_a_slow_boot_are_waited_out(project: EngineProject, lab: Lab) -> None:
@@ -56,7 +48,7 @@ def test_a_rescue_that_never_comes_up_fails_the_up_naming_the_node_and_the_fix(
 def test_server_errors_and_a_dropped_ssh_connection_are_recovered_in_the_same_up(
     project: EngineProject, lab: Lab
 ) -> None:
-    lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))  # each image write lasts about a second
+    slow_image_downloads(lab)
     lab.faults.arm(Fault.ROBOT_SERVER_ERROR, times=2, target="/key/", status=503)
     lab.faults.arm(Fault.SSH_DROP_MID_WRITE, times=1, target="robot-2100003", after=0.2)
 

@@ -4,23 +4,15 @@ node whose install had finished."""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import pytest
 
 from lab.services import Lab
-from lab.testing import requires_root
-from tests.e2e.conftest import lab_stack, planned, up_until_killed
+from lab.testing import requires_root, slow_image_downloads
+from tests.e2e.conftest import planned, up_until_killed
 from tests.engine.conftest import EngineProject
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
 ROBOT = (2100001, 2100002, 2100003)
-
-
-@pytest.fixture
-def project(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
-    return lab_stack(lab, tmp_path, engine_home)
 
 
 def recover(project: EngineProject) -> None:
@@ -38,7 +30,7 @@ def bootstrap_outputs(project: EngineProject) -> dict:
 
 
 def test_killed_mid_install_converges_installing_only_what_was_not_finished(project: EngineProject, lab: Lab) -> None:
-    lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))  # each image write lasts about a second
+    slow_image_downloads(lab)
     up_until_killed(project, "writing image")
     written = {number: lab.robot_server(number).disks[0].inspect() for number in ROBOT}
 

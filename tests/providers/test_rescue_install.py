@@ -4,7 +4,6 @@ that need no Hetzner (adopt, refuse), plus what must never leak."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from lab.services import Lab
 from lab.talos.node import TalosNode
 from lab.talos.storage import MemoryStorage
 from lab.talos.testing import FAST
-from lab.testing import requires_root
+from lab.testing import requires_root, slow_image_downloads
 from providers.rescue_install import RescueInstall, RescueInstallArgs, RescueInstallProvider
 from tests.hetzner.scripted_http import ScriptedServer
 from tests.providers.harness import (
@@ -325,11 +324,6 @@ def robot_inputs(lab: Lab, number: int = ROBOT, disk_index: int = 0, **overrides
 
 def lab_resource(server: ProviderServer, name: str = "cp-1-install") -> ResourceDriver:
     return ResourceDriver(server, RescueInstallProvider(), name, TYPE)
-
-
-def slow_image_downloads(lab: Lab) -> None:
-    """The ~3.4 MB test image then streams onto the disk for about a second: a drop lands mid-write."""
-    lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))
 
 
 def written_but_left_in_rescue(lab: Lab, server: ProviderServer) -> Machine:
