@@ -50,7 +50,7 @@ from talos.api.errors import (
     UnimplementedError,
 )
 from talos.api.tls import load_certificate_chain
-from talos.api.waiting import POLL, bootstrap_when_ready
+from talos.api.waiting import NOT_READY_WITHOUT_CNI, POLL, bootstrap_when_ready
 from talos.errors import TalosError
 from talos.talosconfig import TalosConfig, TalosContext, issue_admin_certificate
 
@@ -61,8 +61,6 @@ SETTINGS = ("clusterName", "nodes", "cni", "talosPort", "timeout")
 """Inputs whose change only re-aims the talosconfig (or changes how a later bootstrap would wait)."""
 OUTPUTS = ("outcome", "talosconfig", "kubeconfig", "kubernetesVersion", "health")
 SECRET_OUTPUTS = ["talosconfig", "kubeconfig", "secretsYaml"]
-NOT_READY_WITHOUT_CNI = "nodeReady"
-"""The MachineStatus condition a node cannot meet before a CNI is installed."""
 _TRANSITIONAL = (
     NodeUnreachableError,
     CallTimeoutError,

@@ -35,6 +35,7 @@ from talos.api.gen.machine import image_pb2, lifecycle_pb2, machine_pb2
 from talos.api.gen.storage import storage_pb2
 from talos.api.gen.v1alpha1 import state_pb2
 from talos.api.methods import METHODS, Method
+from talos.versions import parse_version
 
 if TYPE_CHECKING:
     from lab.talos.node import TalosNode
@@ -64,6 +65,8 @@ RULES: dict[str, frozenset[str]] = {
 }
 """Talos' machined rules for the methods the lab serves; a method without a rule needs os:admin."""
 
+SINCE_1_13 = frozenset({"/machine.LifecycleService/Upgrade", "/machine.ImageService/Pull"})
+"""Services new in Talos 1.13: older nodes do not register them (gRPC's "unknown service")."""
 NOT_AUTHORIZED = "not authorized"
 TRY_TIMEOUT = timedelta(minutes=1)
 _MODE = machine_pb2.ApplyConfigurationRequest
@@ -88,6 +91,8 @@ class NodeApi:
 
     async def serve(self, method: Method, request: Any, roles: frozenset[str]) -> list[Any]:
         """Authorise and run one method on this node (machined's part)."""
+        if method.path in SINCE_1_13 and self.node.image and parse_version(self.node.version)[:2] < (1, 13):
+            raise GRPCError(Status.UNIMPLEMENTED, f"unknown service {method.path.split('/')[1]}")
         allowed = RULES.get(method.path, frozenset({ADMIN}))
         if not roles & allowed:
             raise GRPCError(Status.PERMISSION_DENIED, NOT_AUTHORIZED)

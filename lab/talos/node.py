@@ -110,6 +110,8 @@ class TalosNode:
         self._slow_boot = 0.0
         self.drop_streams = 0
         self.stall = 0.0
+        self.without_cni = False
+        """Report Talos' `nodeReady` condition unmet while the kubelet runs, as a cluster without a CNI does."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = threading.Condition()
         self._closing = threading.Lock()

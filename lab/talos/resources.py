@@ -86,9 +86,8 @@ def _resource(
     metadata.created.FromDatetime(now)
     metadata.updated.FromDatetime(now)
     metadata.annotations.update(annotations or {})
-    return resource_pb2.Resource(
-        metadata=metadata, spec=resource_pb2.Spec(proto_spec=spec.SerializeToString(), yaml_spec=yaml_spec)
-    )
+    proto_spec = spec if isinstance(spec, bytes) else spec.SerializeToString()
+    return resource_pb2.Resource(metadata=metadata, spec=resource_pb2.Spec(proto_spec=proto_spec, yaml_spec=yaml_spec))
 
 
 def _yaml(spec: Any) -> str:
@@ -158,8 +157,10 @@ def _machine_type(node: TalosNode) -> dict[str, resource_pb2.Resource]:
 
 
 def _machine_status(node: TalosNode) -> dict[str, resource_pb2.Resource]:
-    ready = node.ready()
-    unmet = [] if ready else [runtime_pb2.UnmetCondition(name="services", reason="waiting for services")]
+    unmet = [] if node.ready() else [runtime_pb2.UnmetCondition(name="services", reason="waiting for services")]
+    if node.without_cni and node.services_up:
+        unmet.append(runtime_pb2.UnmetCondition(name="nodeReady", reason=f'node "{node.hostname}" is not ready'))
+    ready = not unmet
     spec = runtime_pb2.MachineStatusSpec(
         stage=_STAGES.get(node.stage.value, 0),
         status=runtime_pb2.MachineStatusStatus(ready=ready, unmet_conditions=unmet),
@@ -167,6 +168,39 @@ def _machine_status(node: TalosNode) -> dict[str, resource_pb2.Resource]:
     status = {"ready": ready, "unmetConditions": [{"name": c.name, "reason": c.reason} for c in unmet]}
     yaml_spec = yaml.safe_dump({"stage": node.stage.value, "status": status}, sort_keys=False)
     return {"machine": _resource("runtime", "MachineStatuses.runtime.talos.dev", "machine", spec, yaml_spec)}
+
+
+def _extension_statuses(node: TalosNode) -> dict[str, resource_pb2.Resource]:
+    """An Image Factory image carries one virtual extension, `schematic`, whose version is the schematic ID.
+
+    The spec is Talos' extensions.Layer {image=1, metadata=2 {name=1, version=2, author=3, description=4}},
+    encoded by hand: the project has no generated class for it.
+    """
+    if node.image is None:
+        return {}
+    metadata = {
+        "name": "schematic",
+        "version": node.image.schematic,
+        "author": "Image Factory",
+        "description": "Virtual extension which specifies the schematic of the image built with Image Factory.",
+    }
+    encoded = _length_delimited([(number, value.encode()) for number, value in enumerate(metadata.values(), 1)])
+    yaml_spec = yaml.safe_dump({"image": "", "metadata": metadata}, sort_keys=False)
+    spec = _length_delimited([(2, encoded)])
+    return {"0": _resource("runtime", "ExtensionStatuses.runtime.talos.dev", "0", spec, yaml_spec)}
+
+
+def _length_delimited(fields: list[tuple[int, bytes]]) -> bytes:
+    """Protobuf wire format of string or message fields (wire type 2)."""
+    out = bytearray()
+    for number, payload in fields:
+        for value in ((number << 3) | 2, len(payload)):
+            while value > 0x7F:
+                out.append(value & 0x7F | 0x80)
+                value >>= 7
+            out.append(value)
+        out += payload
+    return bytes(out)
 
 
 def _definitions(_node: TalosNode) -> dict[str, resource_pb2.Resource]:
@@ -209,6 +243,7 @@ DEFINITIONS: dict[str, Definition] = {
         Definition("Disks.block.talos.dev", "runtime", ("disk", "disks"), False, _disks),
         Definition("SystemDisks.block.talos.dev", "runtime", ("systemdisk",), False, _system_disk),
         Definition("MachineStatuses.runtime.talos.dev", "runtime", ("machinestatus",), False, _machine_status),
+        Definition("ExtensionStatuses.runtime.talos.dev", "runtime", ("extensions",), False, _extension_statuses),
         Definition("ResourceDefinitions.meta.cosi.dev", "meta", ("rd",), False, _definitions),
         Definition("Namespaces.meta.cosi.dev", "meta", ("ns",), False, _namespaces),
     )

@@ -14,7 +14,7 @@ while a long wait settles at one poll per 2 s (after ~100 s and ~270 polls).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from typing import Literal, TypeVar
 
@@ -35,6 +35,8 @@ from talos.talosconfig import TalosContext
 T = TypeVar("T")
 
 POLL = Backoff(first=0.01, factor=1.02, cap=2.0)
+NOT_READY_WITHOUT_CNI = "nodeReady"
+"""The MachineStatus condition Talos keeps unmet while the kubelet's node is NotReady, as it stays without a CNI."""
 ATTEMPT_TIMEOUT = 5.0
 """Longest single poll: a node that accepts connections but does not answer must not stall the wait."""
 
@@ -134,10 +136,15 @@ def wait_healthy(
     credentials: TalosContext,
     deadline: Deadline,
     *,
+    tolerate: Collection[str] = (),
     progress: Progress = no_progress,
     backoff: Backoff = POLL,
 ) -> None:
-    """Until every node is ready and etcd has a leader and one member per control plane."""
+    """Until every node is ready and etcd has a leader and one member per control plane.
+
+    `tolerate` names MachineStatus conditions that do not count against a running node, e.g.
+    NOT_READY_WITHOUT_CNI while the cluster has no CNI.
+    """
     if not control_planes:
         raise ValueError("wait_healthy needs at least one control plane (fix: pass the control plane nodes)")
     with ExitStack() as stack:
@@ -148,7 +155,8 @@ def wait_healthy(
 
         def check() -> bool:
             for node, client in clients.items():
-                _node_healthy(node, client, deadline, len(control_planes) if node in control_planes else 0)
+                expected = len(control_planes) if node in control_planes else 0
+                _node_healthy(node, client, deadline, expected, tolerate)
             return True
 
         _wait(", ".join(clients), "cluster healthy", check, deadline, progress, backoff)
@@ -157,11 +165,13 @@ def wait_healthy(
 _TRANSITIONAL = (*_DOWN, NodeInMaintenanceError, FailedPreconditionError)
 
 
-def _node_healthy(node: str, client: TalosClient, deadline: Deadline, control_planes: int) -> None:
+def _node_healthy(
+    node: str, client: TalosClient, deadline: Deadline, control_planes: int, tolerate: Collection[str]
+) -> None:
     status = _attempt(client, deadline, client.machine_status, _TRANSITIONAL)
-    if not status.ready:
-        reasons = "; ".join(status.unmet_conditions) or status.stage
-        raise NotYet(f"{node} is not ready ({reasons})")
+    unmet = [c for c in status.unmet_conditions if c.split(":", 1)[0] not in tolerate]
+    if not status.ready and (unmet or status.stage != "running"):
+        raise NotYet(f"{node} is not ready ({'; '.join(unmet) or status.stage})")
     if not control_planes:
         return
     etcd = _attempt(client, deadline, client.etcd_status, _TRANSITIONAL, etcd=True)
