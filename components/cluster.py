@@ -15,6 +15,7 @@ from components.node import TalosNode, TalosNodeArgs
 from components.stack import StackConfig
 from providers.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from providers.cluster_secrets import ClusterSecrets, ClusterSecretsArgs
+from providers.talos_upgrade import TalosUpgrade, TalosUpgradeArgs
 
 TYPE = "talos-hetzner:index:TalosCluster"
 
@@ -71,6 +72,7 @@ class TalosCluster(pulumi.ComponentResource):
                 retain_on_delete=True,
             ),
         )
+        self.upgrades = self._upgrades(name, stack)
         self.talosconfig = self.bootstrap.talosconfig
         self.kubeconfig = self.bootstrap.kubeconfig
         self.addresses = pulumi.Output.all(*[node.address for node in self.nodes.values()]).apply(
@@ -79,6 +81,32 @@ class TalosCluster(pulumi.ComponentResource):
         self.register_outputs(
             {"talosconfig": self.talosconfig, "kubeconfig": self.kubeconfig, "addresses": self.addresses}
         )
+
+    def _upgrades(self, name: str, stack: StackConfig) -> dict[str, TalosUpgrade]:
+        """One TalosUpgrade per node, chained after the bootstrap: control planes first, then workers, each after
+        the one before, so a version change rolls through the cluster one node at a time."""
+        control_planes = pulumi.Output.all(*[self.nodes[spec.name].address for spec in stack.control_planes])
+        timeouts = {key: stack.timeouts[key] for key in ("upgrade", "health") if key in stack.timeouts}
+        upgrades: dict[str, TalosUpgrade] = {}
+        previous: TalosUpgrade | None = None
+        for spec in sorted(stack.nodes, key=lambda node: not node.control_plane):
+            previous = upgrades[spec.name] = TalosUpgrade(
+                f"{name}-{spec.name}-upgrade",
+                TalosUpgradeArgs(
+                    node=spec.name,
+                    address=self.nodes[spec.name].address,
+                    secrets_yaml=self.secrets.secretsYaml,
+                    talos_version=stack.talos_version,
+                    installer_image=stack.installer,
+                    control_planes=control_planes,  # type: ignore[arg-type]
+                    cni=stack.cni,
+                    timeouts=timeouts or None,
+                ),
+                pulumi.ResourceOptions(
+                    parent=self.nodes[spec.name], depends_on=[self.bootstrap, *([previous] if previous else [])]
+                ),
+            )
+        return upgrades
 
     def _ssh_key(self, name: str, stack: StackConfig, public_key: pulumi.Input[str] | None) -> hcloud.SshKey | None:
         if public_key is None or not any(spec.cloud for spec in stack.nodes):

@@ -51,7 +51,9 @@ class TalosNode(pulumi.ComponentResource):
                 image=spec.cloud.image,
                 ssh_keys=[args.ssh_key.id] if args.ssh_key else None,
                 labels={"cluster": stack.cluster_name, "node": spec.name, "role": spec.role},
-                opts=keep,
+                opts=pulumi.ResourceOptions.merge(
+                    keep, pulumi.ResourceOptions(retain_on_delete=not stack.removal.delete_cloud_servers)
+                ),
             )
             kind, server_id, address = "cloud", self.server.id.apply(int), self.server.ipv4_address
         else:

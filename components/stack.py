@@ -24,6 +24,7 @@ from talos.config import CNIS, ROLES, Role
 from talos.documents import dump_documents
 from talos.errors import TalosError
 from talos.patches import load_patch
+from talos.versions import installer_image
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ROBOT_URL = "https://robot-ws.your-server.de"
@@ -31,7 +32,9 @@ SECRET_KEYS = ("secretsBundle", "robotPassword", "rescueSshKey", "hcloud:token")
 """Stack secrets the program reads but never declares (Pulumi.yaml): each must be set with --secret."""
 APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "staged-if-needing-reboot")
 WIPE_POLICIES = ("refuse", "talos", "any")
-TIMEOUTS = ("rescue", "install", "boot", "resetAttempts", "configure", "bootstrap")
+TIMEOUTS = ("rescue", "install", "boot", "resetAttempts", "configure", "bootstrap", "upgrade", "health", "removal")
+RESETS = ("none", "config", "system-disk")
+"""What removing a node from the stack resets on it: nothing, its config (back to maintenance), its system disk."""
 _NODE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -115,6 +118,23 @@ class DnsSpec:
 
 
 @dataclass(frozen=True)
+class RemovalPolicy:
+    """What happens to a node removed from the stack config (the server itself stays unless asked)."""
+
+    drain: bool = True
+    """Cordon and drain its Kubernetes node first (with the cluster's kubeconfig)."""
+    reset: str = "config"
+    """See RESETS; a control plane leaves etcd in every case."""
+    reboot: bool = True
+    """After a reset: reboot (into maintenance mode) rather than power off."""
+    delete_cloud_servers: bool = False
+    """Delete a removed Cloud node's server (its disk is lost); by default it is kept for the user to delete."""
+
+    def to_input(self) -> dict[str, Any]:
+        return {"drain": self.drain, "reset": self.reset, "reboot": self.reboot}
+
+
+@dataclass(frozen=True)
 class StackConfig:
     cluster_name: str
     endpoint: str
@@ -133,6 +153,7 @@ class StackConfig:
     apply_mode: str = "auto"
     bootstrap_trigger: str = "1"
     protect: bool = False
+    removal: RemovalPolicy = field(default_factory=RemovalPolicy)
     timeouts: Mapping[str, float] = field(default_factory=dict)
     robot_user: str = ""
     robot_url: str = ROBOT_URL
@@ -155,13 +176,19 @@ class StackConfig:
             "endpoint": self.endpoint,
             "talosVersion": self.talos_version,
             "kubernetesVersion": self.kubernetes_version,
-            "installerImage": self.installer_image,
+            "installerImage": self.installer,
             "cni": self.cni,
             "kubeProxy": self.kube_proxy,
             "allowSchedulingOnControlPlanes": self.allow_scheduling_on_control_planes,
             "additionalSans": sans,
         }
         return {key: value for key, value in options.items() if value is not None}
+
+    @property
+    def installer(self) -> str:
+        """The installer image every node installs and upgrades with: the one asked for, or the one that installs
+        the disk image's schematic (Image Factory) at the stack's version, so an upgrade keeps the schematic."""
+        return self.installer_image or installer_image(self.talos_version, self.schematic)
 
     def image(self) -> dict[str, str]:
         """The RescueInstall image input (Image Factory schematic and version)."""
@@ -193,6 +220,7 @@ _DECLARED = (
     "applyMode",
     "bootstrapTrigger",
     "protect",
+    "removal",
     "timeouts",
     "robotUser",
     "robotUrl",
@@ -205,6 +233,7 @@ _DNS_KEYS = ("zone", "name", "ttl", "createZone", "nodeRecords")
 _DISK_KEYS = ("wwn", "serial", "model", "minSize", "maxSize", "byId")
 _NETWORK_KEYS = ("interface", "gateway", "nameservers")
 _PATCH_GROUPS = ("cluster", "controlplane", "worker")
+_REMOVAL_KEYS = ("drain", "reset", "reboot", "deleteCloudServers")
 
 
 class _Reader:
@@ -239,6 +268,7 @@ class _Reader:
             apply_mode=self._choice("applyMode", APPLY_MODES, "auto"),
             bootstrap_trigger=self._text("bootstrapTrigger", default="1"),
             protect=self._flag("protect", False),
+            removal=self._removal(),
             timeouts=self._timeouts(),
             robot_user=self._text("robotUser"),
             robot_url=self._text("robotUrl", default=ROBOT_URL),
@@ -486,6 +516,23 @@ class _Reader:
             create_zone=dns.get("createZone") is True,
             node_records=dns.get("nodeRecords", True) is not False,
         )
+
+    def _removal(self) -> RemovalPolicy:
+        removal = self._object("removal", self.values.get("removal"), _REMOVAL_KEYS)
+        flags = {}
+        for key, default in (("drain", True), ("reboot", True), ("deleteCloudServers", False)):
+            value = removal.get(key, default)
+            if not isinstance(value, bool):
+                self.problem(
+                    f"removal.{key}", f"must be true or false, not {value!r}", f"write {key}: {str(default).lower()}"
+                )
+                value = default
+            flags[key] = value
+        reset = removal.get("reset", "config")
+        if reset not in RESETS:
+            self.problem("removal.reset", f"{reset!r} is not one of {', '.join(RESETS)}", "write reset: config")
+            reset = "config"
+        return RemovalPolicy(flags["drain"], str(reset), flags["reboot"], flags["deleteCloudServers"])
 
     def _timeouts(self) -> dict[str, float]:
         timeouts = self._object("timeouts", self.values.get("timeouts"), TIMEOUTS)

@@ -1,13 +1,12 @@
 """TalosUpgrade: one node kept on the stack's Talos version and installer image, upgraded in place when they change.
 
-The program chains the nodes' TalosUpgrades (control planes first, each after the previous one through `after`,
-which the provider never reads), so a version change rolls through the cluster one node at a time, each behind
-the health gates of talos.upgrade.
+The program chains the nodes' TalosUpgrades (control planes first, each `depends_on` the previous one), so a version
+change rolls through the cluster one node at a time, each behind the health gates of talos.upgrade.
 
 `check` validates offline and fills `installerImage` with the installer for `talosVersion` when none is given (the
 derivation the machine config uses), so `pulumi preview` shows which nodes' image changes. `diff` is offline: a
 changed version or image, or a running version that `pulumi refresh` found off target, is an update that upgrades
-(never a replace); other changes are updates that touch no node; `after` alone is no change. `create` makes sure the
+(never a replace); other changes are updates that touch no node. `create` makes sure the
 node runs the target (a fresh install already does: a fast no-op); `update` upgrades only when the target changed or
 the node drifted, and a re-run after a failure skips every node already on the target. `read` reports the node's live
 version (unreachable: the state is kept). `delete` touches nothing. `secretsYaml` is a secret output.
@@ -68,8 +67,6 @@ class TalosUpgradeArgs:
     """The installer to upgrade with; default: the one the machine config installs for `talos_version`."""
     endpoint: pulumi.Input[str] | None = None
     """`host[:port]` of the node's Talos API when it is not `address:50000`."""
-    after: pulumi.Input[Any] = None
-    """Any value of the resource to upgrade after (e.g. the previous node's `version`); only orders the graph."""
     cni: pulumi.Input[str] = "none"
     """The cluster's CNI; with `none`, Talos' nodeReady condition stays unmet and the health gates accept that."""
     timeouts: pulumi.Input[dict[str, float]] | None = None
@@ -84,7 +81,6 @@ class TalosUpgradeArgs:
             "talosVersion": self.talos_version,
             "installerImage": self.installer_image,
             "controlPlanes": self.control_planes,
-            "after": self.after,
             "cni": self.cni,
             "timeouts": self.timeouts,
         }

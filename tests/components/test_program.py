@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.components.program import ProgramRun, run_program, secret_in, stack_config
@@ -117,3 +119,24 @@ def test_secret_stored_in_plain_text_stops_the_program_with_the_fix() -> None:
 
     assert "pulumi config set --secret robotPassword" in str(raised.value)
     assert "robot-Pa55-never-shown" not in str(raised.value)
+
+
+UPGRADE = "pulumi-python:dynamic/talos:TalosUpgrade"
+
+
+def test_talos_upgrades_chain_after_the_bootstrap_control_planes_first(run: ProgramRun) -> None:
+    upgrades = {r.inputs["node"]: r for r in run.of_type(UPGRADE)}
+    assert sorted(upgrades) == sorted(NODES)
+    bootstrap = run.of_type(BOOTSTRAP)[0].urn
+    order = ["cp-1", "cp-2", "cp-3", "worker-1", "worker-2"]
+    for before, after in itertools.pairwise(order):
+        assert upgrades[before].urn in upgrades[after].dependencies, (before, after)
+        assert upgrades[after].urn not in upgrades[before].dependencies
+    assert all(bootstrap in upgrade.dependencies for upgrade in upgrades.values())
+    assert all(upgrade.parent == run.named(node).urn for node, upgrade in upgrades.items())
+
+
+def test_upgrades_and_machine_configs_install_the_same_installer(run: ProgramRun) -> None:
+    installers = {r.inputs["installerImage"] for r in run.of_type(UPGRADE)}
+    assert installers == {r.inputs["cluster"]["installerImage"] for r in run.of_type(CONFIG)}
+    assert len(installers) == 1 and next(iter(installers)).endswith(":v1.13.9")

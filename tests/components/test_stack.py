@@ -149,3 +149,33 @@ def test_dedicated_server_without_a_named_disk_refused() -> None:
     found = problems(minimal(nodes=[{**ROBOT, "disk": {"minSize": "400GB"}}]))
 
     assert found[0].startswith("nodes.cp-1.disk: a dedicated server needs its install disk named")
+
+
+SCHEMATIC = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
+
+
+def test_installer_keeps_the_disk_images_schematic_unless_one_is_named() -> None:
+    vanilla = StackConfig.parse(minimal(talosVersion="v1.13.8"))
+    factory = StackConfig.parse(minimal(image={"schematic": SCHEMATIC}))
+    named = StackConfig.parse(minimal(installerImage="registry.example/talos/installer:v1.13.9"))
+
+    assert vanilla.installer == "ghcr.io/siderolabs/installer:v1.13.8"
+    assert factory.installer == f"factory.talos.dev/metal-installer/{SCHEMATIC}:v1.13.9"
+    assert named.installer == named.cluster_options["installerImage"] == "registry.example/talos/installer:v1.13.9"
+
+
+def test_removal_policy_defaults_keep_the_server_and_reset_only_the_config() -> None:
+    default = StackConfig.parse(minimal()).removal
+    chosen = StackConfig.parse(minimal(removal={"drain": False, "reset": "none", "deleteCloudServers": True})).removal
+
+    assert default.to_input() == {"drain": True, "reset": "config", "reboot": True}
+    assert not default.delete_cloud_servers
+    assert chosen.to_input() == {"drain": False, "reset": "none", "reboot": True} and chosen.delete_cloud_servers
+
+
+def test_bad_removal_policy_named_with_the_fix() -> None:
+    found = problems(minimal(removal={"reset": "everything", "drain": "yes", "wipe": True}))
+
+    assert "removal.reset: 'everything' is not one of none, config, system-disk (fix: write reset: config)" in found
+    assert "removal.drain: must be true or false, not 'yes' (fix: write drain: true)" in found
+    assert any(problem.startswith("removal.wipe: is not a setting this program knows") for problem in found)
