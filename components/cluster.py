@@ -14,7 +14,9 @@ import pulumi_hcloud as hcloud
 from components.node import TalosNode, TalosNodeArgs
 from components.stack import StackConfig
 from providers.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs
+from providers.cluster_member import ClusterMember, ClusterMemberArgs
 from providers.cluster_secrets import ClusterSecrets, ClusterSecretsArgs
+from providers.kubernetes_upgrade import KubernetesUpgrade, KubernetesUpgradeArgs
 from providers.talos_upgrade import TalosUpgrade, TalosUpgradeArgs
 
 TYPE = "talos-hetzner:index:TalosCluster"
@@ -63,6 +65,7 @@ class TalosCluster(pulumi.ComponentResource):
                 nodes=members,  # type: ignore[arg-type]
                 cni=stack.cni,
                 trigger=stack.bootstrap_trigger,
+                allow_new_etcd=stack.allow_new_etcd,
                 timeout=stack.timeouts.get("bootstrap", 1800),
             ),
             pulumi.ResourceOptions(
@@ -73,6 +76,19 @@ class TalosCluster(pulumi.ComponentResource):
             ),
         )
         self.upgrades = self._upgrades(name, stack)
+        self.members = self._members(name, stack)
+        self.kubernetes = KubernetesUpgrade(
+            f"{name}-kubernetes",
+            KubernetesUpgradeArgs(
+                cluster_name=stack.cluster_name,
+                nodes=members,  # type: ignore[arg-type]
+                secrets_yaml=self.secrets.secretsYaml,
+                kubeconfig=self.bootstrap.kubeconfig,
+                kubernetes_version=stack.kubernetes_version,
+                cni=stack.cni,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.bootstrap, *self.upgrades.values()]),
+        )
         self.talosconfig = self.bootstrap.talosconfig
         self.kubeconfig = self.bootstrap.kubeconfig
         self.addresses = pulumi.Output.all(*[node.address for node in self.nodes.values()]).apply(
@@ -107,6 +123,29 @@ class TalosCluster(pulumi.ComponentResource):
                 ),
             )
         return upgrades
+
+    def _members(self, name: str, stack: StackConfig) -> dict[str, ClusterMember]:
+        """One ClusterMember per node: removing a node from the stack deletes it, which takes the node out of the
+        cluster per the stack's removal policy (drain, etcd leave, reset) before its server is let go."""
+        control_planes = pulumi.Output.all(*[self.nodes[spec.name].address for spec in stack.control_planes])
+        timeouts = {"removal": stack.timeouts["removal"]} if "removal" in stack.timeouts else None
+        return {
+            spec.name: ClusterMember(
+                f"{name}-{spec.name}-member",
+                ClusterMemberArgs(
+                    node=spec.name,
+                    address=self.nodes[spec.name].address,
+                    role=spec.role,
+                    secrets_yaml=self.secrets.secretsYaml,
+                    control_planes=control_planes,  # type: ignore[arg-type]
+                    kubeconfig=self.bootstrap.kubeconfig,
+                    policy=stack.removal.to_input(),
+                    timeouts=timeouts,
+                ),
+                pulumi.ResourceOptions(parent=self.nodes[spec.name], depends_on=[self.bootstrap]),
+            )
+            for spec in stack.nodes
+        }
 
     def _ssh_key(self, name: str, stack: StackConfig, public_key: pulumi.Input[str] | None) -> hcloud.SshKey | None:
         if public_key is None or not any(spec.cloud for spec in stack.nodes):

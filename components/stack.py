@@ -152,6 +152,8 @@ class StackConfig:
     dns: DnsSpec | None = None
     apply_mode: str = "auto"
     bootstrap_trigger: str = "1"
+    allow_new_etcd: bool = False
+    """Bootstrap a new etcd although the cluster's bootstrap marker says one existed (all etcd data lost)."""
     protect: bool = False
     removal: RemovalPolicy = field(default_factory=RemovalPolicy)
     timeouts: Mapping[str, float] = field(default_factory=dict)
@@ -219,6 +221,7 @@ _DECLARED = (
     "cloud",
     "applyMode",
     "bootstrapTrigger",
+    "allowNewEtcd",
     "protect",
     "removal",
     "timeouts",
@@ -267,6 +270,7 @@ class _Reader:
             dns=self._dns(),
             apply_mode=self._choice("applyMode", APPLY_MODES, "auto"),
             bootstrap_trigger=self._text("bootstrapTrigger", default="1"),
+            allow_new_etcd=self._flag("allowNewEtcd", False),
             protect=self._flag("protect", False),
             removal=self._removal(),
             timeouts=self._timeouts(),

@@ -1,30 +1,30 @@
 """ClusterBootstrap: bootstrap etcd once on the first control plane, wait for a healthy cluster, fetch kubeconfig.
 
-A one-shot. `create` waits until the first control plane's etcd is ready to be bootstrapped, calls Bootstrap
-once and treats "already bootstrapped" as success (adopt: an interrupted run, or lost state, never bootstraps
-twice), then waits for health: every node up with its services, etcd with a leader and one member per control
-plane, the Kubernetes API answering with the kubeconfig and every node registered. Without a CNI (`cni: none`,
-this program's end state: the CNI comes later) nodes stay NotReady, and that is accepted, never waited out.
-Outputs: `talosconfig` (an admin context aimed at the control planes' real addresses) and `kubeconfig`, both
+A one-shot that survives state loss. `create` first surveys every control plane (talos.api.waiting.bootstrap_once):
+etcd running anywhere -> adopted (Bootstrap is never called: lost state, a re-created resource, or a reinstalled
+first control plane next to running ones); no etcd but this cluster's bootstrap marker in some control plane's
+META -> refused with the fix (etcd was lost: recover it from a snapshot, or set `allowNewEtcd` to knowingly start
+a new one); neither -> Bootstrap on the first control plane. Then it waits for health: every node up with its
+services, etcd with a leader and one member per control plane (talos.api.waiting.wait_healthy), the Kubernetes
+API answering with the kubeconfig and every node registered. Without a CNI (`cni: none`, this program's end
+state: the CNI comes later) nodes stay NotReady, and that is accepted, never waited out. Last, the bootstrap
+marker (talos.bootstrap_marker) goes to every control plane's META. Outputs: `outcome`, `etcd` (where etcd
+runs), `talosconfig` (an admin context aimed at the control planes' real addresses) and `kubeconfig`, both
 secret.
 
 Nothing re-runs unless `trigger` (or the secrets bundle, i.e. the cluster) changes; other input changes only
-re-aim the talosconfig. `delete` touches nothing remote.
+re-aim the talosconfig, and a changed `nodes` also writes the marker to control planes that lack it (one short
+attempt each; an unreachable node is reported, never fatal). `delete` touches nothing remote.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json
 import ssl
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import pulumi
-import yaml
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -49,17 +49,19 @@ from talos.api.errors import (
     TalosApiError,
     UnimplementedError,
 )
-from talos.api.tls import load_certificate_chain
-from talos.api.waiting import NOT_READY_WITHOUT_CNI, POLL, bootstrap_when_ready
+from talos.api.waiting import NOT_READY_WITHOUT_CNI, POLL, bootstrap_once, wait_healthy
+from talos.bootstrap_marker import OCCUPIED, PRESENT, WRITTEN, BootstrapMarker, spread_marker
 from talos.errors import TalosError
+from talos.kubeapi import KubeApi
+from talos.kubernetes_upgrade import ClusterNode
 from talos.talosconfig import TalosConfig, TalosContext, issue_admin_certificate
 
 DEFAULT_TIMEOUT = 1800.0
 REPLACING = ("trigger", "secretsYaml")
 """Only a new trigger, or another cluster's secrets, bootstraps again."""
-SETTINGS = ("clusterName", "nodes", "cni", "talosPort", "timeout")
-"""Inputs whose change only re-aims the talosconfig (or changes how a later bootstrap would wait)."""
-OUTPUTS = ("outcome", "talosconfig", "kubeconfig", "kubernetesVersion", "health")
+SETTINGS = ("clusterName", "nodes", "cni", "talosPort", "timeout", "allowNewEtcd")
+"""Inputs whose change only re-aims the talosconfig (or changes how a later bootstrap would go)."""
+OUTPUTS = ("outcome", "etcd", "talosconfig", "kubeconfig", "kubernetesVersion", "health")
 SECRET_OUTPUTS = ["talosconfig", "kubeconfig", "secretsYaml"]
 _TRANSITIONAL = (
     NodeUnreachableError,
@@ -87,6 +89,10 @@ class ClusterBootstrapArgs:
     """Change it to bootstrap again (only ever needed after the whole cluster was reset)."""
     talos_port: pulumi.Input[int] = 50000
     timeout: pulumi.Input[float] = DEFAULT_TIMEOUT
+    allow_new_etcd: pulumi.Input[bool] = False
+    """The escape hatch: bootstrap a new, empty etcd even though the control planes' bootstrap marker says this
+    cluster was bootstrapped and its etcd data is gone. Prefer recovering etcd from a snapshot (`talosctl
+    bootstrap --recover-from`); set it only for the one run that starts over, then remove it."""
 
     def to_props(self) -> dict[str, Any]:
         return {
@@ -97,6 +103,7 @@ class ClusterBootstrapArgs:
             "trigger": self.trigger,
             "talosPort": self.talos_port,
             "timeout": self.timeout,
+            "allowNewEtcd": self.allow_new_etcd,
         }
 
 
@@ -104,6 +111,7 @@ class ClusterBootstrap(Resource, module="talos", name="ClusterBootstrap"):
     """The cluster bootstrapped once; `talosconfig` and `kubeconfig` are secret outputs."""
 
     outcome: pulumi.Output[str]
+    etcd: pulumi.Output[str]
     talosconfig: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     kubernetesVersion: pulumi.Output[str]
@@ -133,8 +141,8 @@ class ClusterBootstrapProvider(ResourceProvider):
         credentials = TalosContext(ca=bundle.os.crt, crt=pair.crt, key=pair.key)
         progress = stderr_progress(plan.cluster)
         try:
-            result = bootstrap_cluster(plan, credentials, progress)
-        except TalosApiError as err:
+            result = bootstrap_cluster(plan, bundle.cluster_id, credentials, progress)
+        except TalosError as err:
             raise RuntimeError(f"{plan.cluster}: {err}") from None
         except TimeoutError as err:
             raise RuntimeError(
@@ -144,9 +152,13 @@ class ClusterBootstrapProvider(ResourceProvider):
         return CreateResult(plan.cluster, {**props, **result, "talosconfig": talosconfig})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Nothing remote: keep the bootstrap facts and the admin certificate, re-aim the talosconfig."""
+        """Keep the bootstrap facts and the admin certificate, re-aim the talosconfig; a changed node list also
+        writes the bootstrap marker to control planes that lack it (never failing on a node)."""
         plan = Plan.from_props(news)
         credentials = TalosConfig.from_yaml(olds["talosconfig"]).current()
+        if changed(olds.get("nodes"), news.get("nodes")):
+            marker = BootstrapMarker.new(load_bundle(news["secretsYaml"]).cluster_id, None)
+            spread_marker(plan.endpoints(), credentials, marker, progress=stderr_progress(plan.cluster))
         kept = {key: olds.get(key) for key in OUTPUTS}
         return UpdateResult({**news, **kept, "talosconfig": aimed_talosconfig(plan, credentials)})
 
@@ -175,6 +187,9 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
     timeout = news.get("timeout")
     if not has_unknown(timeout) and timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
         problems.append(("timeout", f"{timeout!r} must be a positive number of seconds"))
+    allow = news.get("allowNewEtcd")
+    if not has_unknown(allow) and allow is not None and not isinstance(allow, bool):
+        problems.append(("allowNewEtcd", f"{allow!r} must be true or false (fix: leave it unset unless etcd is lost)"))
     return problems
 
 
@@ -196,93 +211,88 @@ def _node_problems(nodes: Any) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Member:
-    name: str
-    address: str
-    control_plane: bool
-
-
-@dataclass(frozen=True)
 class Plan:
     """The cluster as the provider needs it: plain data from the inputs."""
 
     cluster: str
-    members: tuple[Member, ...]
+    members: tuple[ClusterNode, ...]
     cni: str
     port: int
     timeout: float
+    allow_new_etcd: bool = False
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Plan:
-        members = tuple(
-            Member(str(n["name"]), str(n["address"]), n.get("role") == "controlplane") for n in props["nodes"]
-        )
+        members = tuple(ClusterNode.from_input(n) for n in props["nodes"])
         return cls(
             cluster=str(props["clusterName"]),
             members=members,
             cni=str(props.get("cni") or "none"),
             port=int(props.get("talosPort") or 50000),
             timeout=float(props.get("timeout") or DEFAULT_TIMEOUT),
+            allow_new_etcd=props.get("allowNewEtcd") is True,
         )
 
     @property
-    def control_planes(self) -> list[Member]:
+    def control_planes(self) -> list[ClusterNode]:
         return [m for m in self.members if m.control_plane]
 
-    def endpoint(self, member: Member) -> str:
+    def endpoint(self, member: ClusterNode) -> str:
         return f"{member.address}:{self.port}"
 
+    def endpoints(self, *, control_planes: bool = True) -> dict[str, str]:
+        """Name -> endpoint of the control planes in order (or, False, of the workers)."""
+        return {m.name: self.endpoint(m) for m in self.members if m.control_plane == control_planes}
 
-def bootstrap_cluster(plan: Plan, credentials: TalosContext, progress: Progress) -> dict[str, Any]:
-    """Bootstrap (or adopt), wait for health, fetch kubeconfig; the outputs this produces."""
+
+def bootstrap_cluster(plan: Plan, cluster_id: str, credentials: TalosContext, progress: Progress) -> dict[str, Any]:
+    """Bootstrap (or adopt), wait for health, fetch kubeconfig, mark the control planes; the outputs."""
     deadline = Deadline.after(plan.timeout)
+    control_planes = plan.endpoints()
     first = plan.control_planes[0]
-    progress(f"bootstrapping etcd on {first.name} ({first.address})")
-    outcome = bootstrap_when_ready(plan.endpoint(first), credentials, deadline, progress=progress, backoff=POLL)
-    progress(f"etcd {outcome} on {first.name}")
-    wait_talos_healthy(plan, credentials, deadline, progress)
+    progress(f"surveying etcd on {', '.join(control_planes)} before bootstrapping {first.name} ({first.address})")
+    result = bootstrap_once(
+        control_planes,
+        credentials,
+        deadline,
+        cluster_id=cluster_id,
+        allow_new_etcd=plan.allow_new_etcd,
+        progress=progress,
+        backoff=POLL,
+    )
+    progress(f"{result.outcome}: etcd {result.etcd}")
+    tolerate = (NOT_READY_WITHOUT_CNI,) if plan.cni == "none" else ()
+    workers = list(plan.endpoints(control_planes=False).values())
+    wait_healthy(list(control_planes.values()), workers, credentials, deadline, tolerate=tolerate, progress=progress)
     kubeconfig = _fetch_kubeconfig(plan, first, credentials, deadline, progress)
     version, health = wait_kubernetes_nodes(plan, kubeconfig, deadline, progress)
     progress(f"cluster {plan.cluster} healthy after {format_elapsed(deadline.elapsed())}: {health}")
-    return {"outcome": outcome, "kubeconfig": kubeconfig, "kubernetesVersion": version, "health": health}
+    marker = BootstrapMarker.new(cluster_id, first.name if result.outcome == "bootstrapped" else None)
+    _mark_control_planes(control_planes, credentials, marker, progress)
+    return {
+        "outcome": result.outcome,
+        "etcd": result.etcd,
+        "kubeconfig": kubeconfig,
+        "kubernetesVersion": version,
+        "health": health,
+    }
 
 
-def wait_talos_healthy(plan: Plan, credentials: TalosContext, deadline: Deadline, progress: Progress) -> None:
-    """Until every node runs with its services, and etcd has a leader and one member per control plane.
-
-    A node whose only unmet condition is `nodeReady` counts as healthy when no CNI is installed: Talos adds that
-    condition while the kubelet's node is NotReady, which it stays until a CNI runs.
-    """
-    with ExitStack() as stack:
-        clients = {m: stack.enter_context(TalosClient(plan.endpoint(m), credentials)) for m in plan.members}
-
-        def check() -> bool:
-            for member, client in clients.items():
-                _member_healthy(plan, member, client, deadline)
-            return True
-
-        _wait("Talos nodes healthy", check, deadline, progress)
-
-
-def _member_healthy(plan: Plan, member: Member, client: TalosClient, deadline: Deadline) -> None:
-    status = _attempt(member, client, deadline, client.machine_status)
-    unmet = [c for c in status.unmet_conditions if not (plan.cni == "none" and c.startswith(NOT_READY_WITHOUT_CNI))]
-    if not status.ready and (unmet or status.stage != "running"):
-        raise NotYet(f"{member.name} is not ready ({'; '.join(unmet) or status.stage})")
-    if not member.control_plane:
-        return
-    etcd = _attempt(member, client, deadline, client.etcd_status)
-    if etcd.leader == 0 or etcd.errors:
-        raise NotYet(
-            f"{member.name}: etcd has no leader yet" if not etcd.errors else f"{member.name}: {etcd.errors[0]}"
+def _mark_control_planes(
+    control_planes: dict[str, str], credentials: TalosContext, marker: BootstrapMarker, progress: Progress
+) -> None:
+    """Every control plane of a healthy cluster must carry the marker: a node that refused it fails the create."""
+    outcomes = spread_marker(control_planes, credentials, marker, progress=progress)
+    missing = {name: outcome for name, outcome in outcomes.items() if outcome not in (WRITTEN, PRESENT, OCCUPIED)}
+    if missing:
+        named = "; ".join(f"{name}: {outcome}" for name, outcome in missing.items())
+        raise RuntimeError(
+            f"bootstrap marker missing on {named} (fix: run pulumi up again: the cluster is adopted and marked)"
         )
-    members = _attempt(member, client, deadline, client.etcd_members)
-    if len(members) != len(plan.control_planes):
-        raise NotYet(f"{member.name}: etcd has {len(members)} member(s), expected {len(plan.control_planes)}")
 
 
 def _fetch_kubeconfig(
-    plan: Plan, first: Member, credentials: TalosContext, deadline: Deadline, progress: Progress
+    plan: Plan, first: ClusterNode, credentials: TalosContext, deadline: Deadline, progress: Progress
 ) -> str:
     with TalosClient(plan.endpoint(first), credentials) as client:
         return _wait("kubeconfig", lambda: _attempt(first, client, deadline, client.kubeconfig), deadline, progress)
@@ -313,43 +323,6 @@ def wait_kubernetes_nodes(plan: Plan, kubeconfig: str, deadline: Deadline, progr
     return _wait("Kubernetes nodes registered", check, deadline, progress)
 
 
-@dataclass(frozen=True)
-class KubeApi:
-    """Plain HTTPS to the Kubernetes API with the kubeconfig's CA and client certificate (read-only GETs)."""
-
-    server: str
-    ca: bytes
-    crt: bytes
-    key: bytes = field(repr=False)
-
-    @classmethod
-    def from_kubeconfig(cls, text: str) -> KubeApi:
-        document = yaml.safe_load(text)
-        cluster = document["clusters"][0]["cluster"]
-        user = document["users"][0]["user"]
-        return cls(
-            server=cluster["server"],
-            ca=base64.b64decode(cluster["certificate-authority-data"]),
-            crt=base64.b64decode(user["client-certificate-data"]),
-            key=base64.b64decode(user["client-key-data"]),
-        )
-
-    def get(self, path: str) -> Any:
-        context = ssl.create_default_context(cadata=self.ca.decode())
-        load_certificate_chain(context, self.crt, self.key)
-        url = urlsplit(self.server)
-        connection = http.client.HTTPSConnection(url.hostname or "", url.port or 443, context=context, timeout=5)
-        try:
-            connection.request("GET", path, headers={"Accept": "application/json"})
-            response = connection.getresponse()
-            body = response.read()
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise http.client.HTTPException(f"GET {path}: HTTP {response.status}")
-        return json.loads(body)
-
-
 def _ready(node: dict[str, Any]) -> bool:
     conditions = (node.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -367,7 +340,7 @@ def aimed_talosconfig(plan: Plan, credentials: TalosContext) -> str:
     return TalosConfig(context=plan.cluster, contexts={plan.cluster: context}).to_yaml()
 
 
-def _attempt(member: Member, client: TalosClient, deadline: Deadline, call: Any) -> Any:
+def _attempt(member: ClusterNode, client: TalosClient, deadline: Deadline, call: Any) -> Any:
     """One call with a bounded timeout; errors of a node still coming up become NotYet naming the node."""
     client.timeout = max(0.1, min(_ATTEMPT_TIMEOUT, deadline.remaining()))
     try:

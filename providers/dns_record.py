@@ -32,7 +32,6 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.output import Unknown
 
 from common.waiting import Deadline, Progress
 from hetzner.cloud import CLOUD_URL
@@ -49,6 +48,7 @@ from hetzner.dns import (
     relative_name,
 )
 from hetzner.errors import HetznerError
+from providers.inputs import is_unknown
 
 INPUTS = ("zone", "name", "type", "values", "ttl", "owner")
 REPLACING = ("zone", "name", "type")
@@ -220,7 +220,7 @@ def _checked(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]
     """Normalised inputs and (property, reason with the fix) for each bad one; unknown values are skipped."""
     inputs, problems = dict(news), []
     for name in ("zone", "name", "type"):
-        if not _unknown(news.get(name)) and not isinstance(news.get(name), str):
+        if not is_unknown(news.get(name)) and not isinstance(news.get(name), str):
             problems.append((name, "is required (a string)"))
     normalisers: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
         ("zone", normalize_zone, (news.get("zone"),)),
@@ -230,7 +230,7 @@ def _checked(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]
     ]
     for name, normalise, args in normalisers:
         blocked = {name, "zone"} if name == "name" else {name}  # the name is checked against a valid zone
-        if any(_unknown(arg) for arg in args) or any(problem[0] in blocked for problem in problems):
+        if any(is_unknown(arg) for arg in args) or any(problem[0] in blocked for problem in problems):
             continue  # not known yet, or already reported
         try:
             inputs[name] = normalise(*args)
@@ -238,14 +238,14 @@ def _checked(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]
             problems.append((name, error.reason))
     problems += _check_values(inputs, news.get("values"))
     owner = news.get("owner")
-    if not _unknown(owner) and (not isinstance(owner, str) or not owner.strip() or len(owner) > 200):
+    if not is_unknown(owner) and (not isinstance(owner, str) or not owner.strip() or len(owner) > 200):
         problems.append(("owner", "must be a non-empty text of at most 200 characters"))
     return inputs, problems
 
 
 def _check_values(inputs: dict[str, Any], values: Any) -> list[tuple[str, str]]:
     """Check (and normalise in `inputs`) the values for the record type, once the type is known and valid."""
-    if _unknown(values):
+    if is_unknown(values):
         return []
     if not isinstance(values, list) or not values:
         return [("values", "at least one value is required (fix: set value or values)")]
@@ -255,10 +255,10 @@ def _check_values(inputs: dict[str, Any], values: Any) -> list[tuple[str, str]]:
     problems, normalised = [], []
     for index, value in enumerate(values):
         try:
-            normalised.append(value if _unknown(value) else normalize_value(kind, str(value)))
+            normalised.append(value if is_unknown(value) else normalize_value(kind, str(value)))
         except DnsInputError as error:
             problems.append((f"values[{index}]", error.reason))
-    known = [v for v in normalised if not _unknown(v)]
+    known = [v for v in normalised if not is_unknown(v)]
     if len(set(known)) != len(known):
         problems.append(("values", "lists a value twice (fix: each value once)"))
     if kind == "CNAME" and len(values) > 1:
@@ -271,13 +271,9 @@ def _check_values(inputs: dict[str, Any], values: Any) -> list[tuple[str, str]]:
 
 
 def _differs(old: Any, new: Any) -> bool:
-    if _unknown(new) or (isinstance(new, list) and any(_unknown(item) for item in new)):
+    if is_unknown(new) or (isinstance(new, list) and any(is_unknown(item) for item in new)):
         return True  # conservative during preview: a value not known yet may differ
     return old != new
-
-
-def _unknown(value: Any) -> bool:
-    return isinstance(value, Unknown)
 
 
 def _stderr(who: str) -> Progress:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pulumi.output import Unknown
+
+from talos.api.transport import split_endpoint
 
 
 def changed(old: Any, new: Any) -> bool:
@@ -24,6 +27,45 @@ def has_unknown(value: Any) -> bool:
 
 def is_unknown(value: Any) -> bool:
     return isinstance(value, Unknown)
+
+
+def timeout_problems(value: Any, known: Sequence[str]) -> list[str]:
+    """Why a `timeouts` input is not `{<known>?: seconds}`, one reason each with the fix; [] when it is (or unknown)."""
+    if value is None or has_unknown(value):
+        return []
+    if not isinstance(value, dict):
+        return [f"must be {{{', '.join(known)}}} in seconds, not {value!r}"]
+    unknown = sorted(set(value) - set(known))
+    problems = [f"unknown timeout(s) {', '.join(unknown)} (fix: use {', '.join(known)})"] if unknown else []
+    for key in known:
+        seconds = value.get(key)
+        if seconds is not None and not has_unknown(seconds) and not positive_number(seconds):
+            problems.append(f"{key}: {seconds!r} must be a positive number of seconds")
+    return problems
+
+
+def positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def endpoint_problem(value: Any) -> str | None:
+    """Why an address input is not `host` or `host:port` (with the fix); None when it is."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be an address (`host` or `host:port`)"
+    try:
+        split_endpoint(value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def address_list_problems(value: Any, purpose: str) -> list[str]:
+    """Why an input is not a non-empty list of addresses; `purpose` says what the list is for."""
+    if has_unknown(value):
+        return []
+    if not isinstance(value, list) or not value:
+        return [f"must list the cluster's control-plane addresses ({purpose})"]
+    return [f"entry {n}: {reason}" for n, entry in enumerate(value, 1) if (reason := endpoint_problem(entry))]
 
 
 def _canonical(value: Any) -> Any:

@@ -12,6 +12,29 @@ it is in maintenance mode; a node that already runs a config is only spoken to w
 config. `update` applies with the chosen mode: `auto` (Talos decides whether to reboot), `no-reboot`, `reboot`,
 `staged`, or `staged-if-needing-reboot` (a dry run asks Talos; a change that needs a reboot is staged for the
 next one). `delete` touches nothing. The rendered config is a secret output (`machineConfig`).
+
+Outputs describe what the node runs: `machineConfig` (secret), its redacted rendering `configRedacted`, its hash
+`configSha256`, and `live` (`applied`, `drifted` or `maintenance`); `declaredSha256` is the hash of the config the
+inputs declare. `pulumi preview --diff` shows an update of this resource as its old inputs against the new ones
+(seen with the real engine), so the `configRedacted` input carries the readable, redacted per-field diff.
+
+Kubernetes images belong to the Kubernetes upgrade once a node exists: `talos:KubernetesUpgrade` rolls the
+Kubernetes version node by node as `talosctl upgrade-k8s` does, by re-pinning the component images (kubelet,
+kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy) in each node's live config. So on a configured
+node this resource keeps the tags of the images the node runs (the repository stays the declared one), and
+neither `diff` nor drift detection count a tag change. A change of `kubernetesVersion` alone is an update of the
+state only: the node is not touched. A node in maintenance mode (new, or reset) gets the declared version, as
+`create` always did.
+
+Drift (`pulumi refresh`): `read` fetches the running config over mTLS (COSI MachineConfigs). A config that
+differs from the applied one, beyond image tags, is marked `drifted` and becomes the outputs and the stored
+`configRedacted` input (ReadResult inputs), so preview shows node against stack field by field and the next `up`
+re-applies the declared config; refresh prints the redacted diff as well. Only image tags moved: the state
+follows silently. A node found in maintenance mode (reset out of band) is marked `maintenance` with an empty
+config; the next `up` applies the declared config over the maintenance channel, as for a new node: that channel
+only sends a config to a node that shows, on the same connection, that it has none, so nothing running is
+overwritten. An unreachable or rebooting node is retried briefly (at most `READ_PATIENCE` seconds, or the
+`timeout` input if shorter); then its state is kept as it was: a refresh never drops the resource nor fails for it.
 """
 
 from __future__ import annotations
@@ -21,7 +44,7 @@ import hashlib
 import json
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,10 +75,11 @@ from talos.api.errors import (
     TalosApiError,
 )
 from talos.api.waiting import POLL
-from talos.compare import canonical_documents, configs_equal, redact
+from talos.compare import canonical_documents, configs_equal, redact, render_diff
 from talos.config import ROLES, ClusterOptions, generate_config, render_config
 from talos.documents import Document, document_id, dump_documents
 from talos.errors import TalosError
+from talos.kubernetes_images import component_images, image_version, retag, with_component_images
 from talos.patches import Patch, apply_patches, load_patch
 from talos.secrets import SecretsBundle
 from talos.talosconfig import TalosContext, issue_admin_certificate
@@ -69,7 +93,7 @@ REPLACING = ("address", "machine", "role")
 """Another server, a reinstalled one, or another role: the config is applied afresh."""
 SETTINGS = ("node", "talosPort", "applyMode", "timeout")
 """Inputs that change how the provider works, not the config."""
-OUTPUTS = ("machineConfig", "configSha256", "applied", "talosVersion")
+OUTPUTS = ("machineConfig", "configSha256", "declaredSha256", "live", "applied", "talosVersion")
 SECRET_OUTPUTS = ["machineConfig", "secretsYaml"]
 
 _CLUSTER_OPTIONS = {
@@ -89,6 +113,11 @@ _CLUSTER_OPTIONS = {
 _TUPLES = ("cni_urls", "additional_sans")
 _TRANSITIONAL = (NodeUnreachableError, CallTimeoutError, NodeInMaintenanceError, FailedPreconditionError, NotFoundError)
 """Errors a node gives while it installs, reboots or starts its services: wait, do not fail."""
+_UNREADABLE = (NodeUnreachableError, CallTimeoutError, FailedPreconditionError, NotFoundError)
+"""Errors of a node that is down or (re)booting: `read` retries them briefly, then keeps the state."""
+READ_PATIENCE = 20.0
+"""Seconds `read` retries a node that does not answer (a reboot), before it keeps the state as it was."""
+_DIFF_LINES = 60
 _ATTEMPT_TIMEOUT = 5.0
 _CACHE_SIZE = 256
 _CACHE_LOCK = threading.Lock()
@@ -173,21 +202,26 @@ class TalosMachineConfigProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         target = Target.from_props(props)
-        documents = render(props)
-        applied = converge(target, documents, load_bundle(props["secretsYaml"]))
-        return CreateResult(f"{target.node}@{target.address}", outputs(props, documents, applied))
+        declared = render(props)
+        applied, documents = converge(target, declared, load_bundle(props["secretsYaml"]))
+        return CreateResult(f"{target.node}@{target.address}", outputs(props, documents, applied, declared=declared))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        documents = render(news)
+        declared = render(news)
+        documents = keep_running_images(declared, applied_documents(olds))
         if config_sha256(documents) == olds.get("configSha256"):
             previous = {key: olds.get(key) for key in ("applied", "talosVersion")}
-            return UpdateResult({**outputs(news, documents, previous)})
+            return UpdateResult(outputs(news, documents, previous, declared=declared))
         target = Target.from_props(news)
-        applied = converge(target, documents, load_bundle(news["secretsYaml"]))
-        return UpdateResult(outputs(news, documents, applied))
+        applied, documents = converge(target, declared, load_bundle(news["secretsYaml"]))
+        return UpdateResult(outputs(news, documents, applied, declared=declared))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        return ReadResult(id_, props)
+        """The node's running config as the outputs (drift); the state as it was when the node cannot tell."""
+        outs = read_live(props)
+        if outs.get("configRedacted") == props.get("configRedacted"):
+            return ReadResult(id_, outs)
+        return ReadResult(id_, outs, inputs=drifted_inputs(outs))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Nothing remote: removing the resource never resets or reconfigures the node."""
@@ -241,20 +275,44 @@ def check_inputs(news: dict[str, Any]) -> tuple[list[tuple[str, str]], Any]:
 
 
 def config_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
-    """Whether the rendered config differs in meaning from the one applied (True while inputs are unknown)."""
+    """Whether the declared config changed, or the node's differs from it beyond image tags (True while unknown).
+
+    A declared change of image tags alone counts, so the state follows it (`update` then touches nothing).
+    """
     if any(
         has_unknown(news.get(key))
         for key in ("cluster", "patches", "secretsYaml", "installDisk", "installDiskSelector", "role")
     ):
         return True
     try:
-        documents = render(news)
+        declared = render(news)
     except TalosError:
         return True
-    previous = olds.get("configSha256")
-    if previous:
-        return config_sha256(documents) != previous
-    return not (olds.get("machineConfig") and configs_equal(olds["machineConfig"], documents))
+    if config_sha256(declared) != (olds.get("declaredSha256") or olds.get("configSha256")):
+        return True
+    return config_sha256(keep_running_images(declared, applied_documents(olds))) != olds.get("configSha256")
+
+
+def keep_running_images(declared: list[Document], running: Sequence[Document] | None) -> list[Document]:
+    """The declared config with the tags of the Kubernetes component images `running` has (see the module doc).
+
+    Without a running config (a new node, one in maintenance mode) the declared config is returned as it is.
+    """
+    if not running:
+        return declared
+    wanted = component_images(declared)
+    kept = {
+        name: retag(wanted[name], image_version(image)) if image_version(image) else image
+        for name, image in component_images(running).items()
+        if name in wanted
+    }
+    return with_component_images(declared, kept) if kept != wanted else declared
+
+
+def applied_documents(state: dict[str, Any]) -> list[Document] | None:
+    """The config the state's outputs say the node runs (None when it runs none, e.g. found in maintenance mode)."""
+    text = state.get("machineConfig")
+    return canonical_documents(text) if isinstance(text, str) and text.strip() else None
 
 
 def render(props: dict[str, Any]) -> list[Document]:
@@ -406,25 +464,28 @@ class Applied:
         }
 
 
-def converge(target: Target, documents: list[Document], bundle: SecretsBundle) -> Applied:
-    """Make the node run `documents`: apply over the right channel, then wait until it reports them."""
+def converge(target: Target, declared: list[Document], bundle: SecretsBundle) -> tuple[Applied, list[Document]]:
+    """Make the node run the declared config (on a configured node: with the Kubernetes image tags it runs) over
+    the right channel, then wait until it reports it. Returns what was done and the config the node now runs."""
     progress = stderr_progress(target.node)
     deadline = Deadline.after(target.timeout)
-    text = dump_documents(documents)
     credentials = admin_context(bundle)
     try:
         state = _wait_reachable(target, deadline, progress)
         if state == "maintenance":
-            applied = _apply_in_maintenance(target, text, progress)
+            documents = declared
+            applied = _apply_in_maintenance(target, dump_documents(documents), progress)
         else:
-            applied = _apply_with_mtls(target, text, credentials, progress)
+            documents, applied = _apply_with_mtls(target, declared, credentials, progress)
         persistent = applied.mode == "staged"
-        version = _wait_reports(target, text, credentials, deadline, progress, persistent=persistent)
+        version = _wait_reports(
+            target, dump_documents(documents), credentials, deadline, progress, persistent=persistent
+        )
     except TalosApiError as err:
         raise RuntimeError(f"{target.node}: {err}") from None
     except TimeoutError as err:
         raise RuntimeError(f"{target.node}: {err} (fix: check the node's console; then run pulumi up again)") from None
-    return Applied(applied.how, applied.mode, applied.details, version)
+    return Applied(applied.how, applied.mode, applied.details, version), documents
 
 
 def _wait_reachable(target: Target, deadline: Deadline, progress: Progress) -> str:
@@ -451,16 +512,25 @@ def _apply_in_maintenance(target: Target, text: str, progress: Progress) -> Appl
     return Applied("maintenance", result.mode, result.details, "")
 
 
-def _apply_with_mtls(target: Target, text: str, credentials: TalosContext, progress: Progress) -> Applied:
-    """Apply to a configured node with the cluster's credentials; a node already running the config is adopted."""
+def _apply_with_mtls(
+    target: Target, declared: list[Document], credentials: TalosContext, progress: Progress
+) -> tuple[list[Document], Applied]:
+    """Apply to a configured node with the cluster's credentials, keeping the Kubernetes image tags it runs; a node
+    already running the config is adopted."""
     with TalosClient(target.endpoint, credentials) as client:
-        if configs_equal(client.machine_config(), text):
+        running = canonical_documents(client.machine_config())
+        documents = keep_running_images(declared, running)
+        if documents is not declared:
+            kept = sorted({image_version(image) for image in component_images(documents).values()})
+            progress(f"keeps the Kubernetes images it runs ({', '.join(kept)}): a KubernetesUpgrade moves them")
+        if configs_equal(running, documents):
             progress("already runs this config: adopted")
-            return Applied("adopted", "none", "the node already runs this config", "")
+            return documents, Applied("adopted", "none", "the node already runs this config", "")
+        text = dump_documents(documents)
         mode = _resolve_mode(client, target.mode, text)
         result = client.apply_configuration(text, mode=mode)
     progress(f"config applied ({result.mode}): {result.details.splitlines()[0] if result.details else 'ok'}")
-    return Applied("mtls", result.mode, result.details, "")
+    return documents, Applied("mtls", result.mode, result.details, "")
 
 
 def _resolve_mode(client: TalosClient, mode: str, text: str) -> ApplyMode:
@@ -496,16 +566,92 @@ def _wait(target: Target, what: str, check: Callable[[], str], deadline: Deadlin
     return result
 
 
-def outputs(props: dict[str, Any], documents: list[Document], applied: Applied | dict[str, Any]) -> dict[str, Any]:
-    """The complete output bag: inputs, the rendered config (secret), its hash, and what the apply did."""
+def outputs(
+    props: dict[str, Any],
+    documents: list[Document],
+    applied: Applied | dict[str, Any],
+    *,
+    declared: list[Document] | None = None,
+) -> dict[str, Any]:
+    """The complete output bag: inputs, the config the node runs (secret), its redacted rendering and hash, the
+    hash of the `declared` config (default: the same), and what the apply did."""
     facts = applied.to_outputs() if isinstance(applied, Applied) else applied
     return {
         **props,
         "configRedacted": redacted_rendering(documents),
         "machineConfig": dump_documents(documents),
         "configSha256": config_sha256(documents),
+        "declaredSha256": config_sha256(documents if declared is None else declared),
+        "live": "applied",
         **facts,
     }
+
+
+# --- read: drift -----------------------------------------------------------------------------------------------
+
+
+def read_live(props: dict[str, Any]) -> dict[str, Any]:
+    """The outputs after a look at the node (see the module docstring): what it runs, or the state as it was."""
+    target = Target.from_props(props)
+    progress = stderr_progress(target.node)
+    try:
+        credentials = admin_context(load_bundle(props.get("secretsYaml")))
+        running = _read_running(target, credentials, Deadline.after(min(READ_PATIENCE, target.timeout)))
+    except NodeInMaintenanceError:
+        progress("in maintenance mode: it runs no machine config (reset out of band?); pulumi up applies it again")
+        return {**props, "live": "maintenance", "configRedacted": {}, "machineConfig": "", "configSha256": ""}
+    except (TalosError, TimeoutError) as err:
+        progress(f"could not read its running config, the state is kept as it was: {err}")
+        return props
+    applied = applied_documents(props)
+    if applied is not None and configs_equal(running, applied):
+        return {**props, "live": "applied"}
+    if applied is not None and configs_equal(running, keep_running_images(applied, running)):
+        progress("its Kubernetes images moved (a KubernetesUpgrade): the state follows")
+        live = "applied"
+    else:
+        _report_drift(render_diff(applied or [], running), progress)
+        live = "drifted"
+    return {
+        **props,
+        "live": live,
+        "configRedacted": redacted_rendering(running),
+        "machineConfig": dump_documents(running),
+        "configSha256": config_sha256(running),
+    }
+
+
+def drifted_inputs(outs: dict[str, Any]) -> dict[str, Any]:
+    """The stored inputs after a drift, with `configRedacted` rendering what the node runs.
+
+    `pulumi preview --diff` shows an update as old inputs against new inputs; this makes it show, per field, what
+    the node runs against what the stack declares. The outputs hold every input; output-only keys are None in the
+    inputs, as the program sends them.
+    """
+    inputs = {key: value for key, value in outs.items() if key != "__provider"}
+    return {**inputs, **dict.fromkeys(OUTPUTS), "configRedacted": outs["configRedacted"]}
+
+
+def _report_drift(diff: str, progress: Progress) -> None:
+    lines = diff.splitlines()
+    if len(lines) > _DIFF_LINES:
+        lines = [*lines[:_DIFF_LINES], f"... {len(lines) - _DIFF_LINES} more lines"]
+    progress("drift: it runs another config than the one applied; pulumi up restores it. Redacted diff:")
+    for line in lines:
+        progress(f"  {line}")
+
+
+def _read_running(target: Target, credentials: TalosContext, deadline: Deadline) -> list[Document]:
+    """The node's running config over mTLS, retrying a node that is down or rebooting until `deadline`."""
+    with TalosClient(target.endpoint, credentials, timeout=_ATTEMPT_TIMEOUT) as client:
+
+        def running() -> list[Document]:
+            try:
+                return canonical_documents(client.machine_config())
+            except _UNREADABLE as err:
+                raise NotYet(err.message) from None
+
+        return wait_until(running, deadline, what=f"{target.node} running config", backoff=POLL)
 
 
 # --- helpers shared with the other Talos providers -----------------------------------------------------------

@@ -30,7 +30,7 @@ from pulumi.dynamic import (
 )
 
 from common.waiting import Deadline
-from providers.inputs import changed, has_unknown
+from providers.inputs import changed, has_unknown, timeout_problems
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.api.client import TalosClient
 from talos.api.transport import split_endpoint
@@ -159,7 +159,7 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
     problems += [("controlPlanes", reason) for reason in _control_plane_problems(news.get("controlPlanes"))]
     if known.get("cni") is not None and not _text(known["cni"]):
         problems.append(("cni", f"{known['cni']!r} must name the cluster's CNI, or be 'none'"))
-    problems += [("timeouts", reason) for reason in _timeout_problems(known.get("timeouts"))]
+    problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), tuple(DEFAULT_TIMEOUTS))]
     return [(key, f"{node}: {reason}") for key, reason in problems]
 
 
@@ -216,20 +216,6 @@ def _control_plane_problems(value: Any) -> list[str]:
     return problems
 
 
-def _timeout_problems(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        return [f"must be {{upgrade?, health?}} in seconds, not {value!r}"]
-    unknown = sorted(set(value) - set(DEFAULT_TIMEOUTS))
-    problems = [f"unknown timeout(s) {', '.join(unknown)} (fix: use {', '.join(DEFAULT_TIMEOUTS)})"] if unknown else []
-    for key in DEFAULT_TIMEOUTS:
-        seconds = value.get(key)
-        if seconds is not None and not has_unknown(seconds) and not _positive(seconds):
-            problems.append(f"{key}: {seconds!r} must be a positive number of seconds")
-    return problems
-
-
 def _endpoint_problem(value: str) -> str | None:
     try:
         split_endpoint(value)
@@ -240,10 +226,6 @@ def _endpoint_problem(value: str) -> str | None:
 
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
-
-
-def _positive(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _normal(version: str) -> str:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
+from talos.kubernetes_images import image_version
+
 Role = Literal["control-plane", "worker"]
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
@@ -222,3 +224,81 @@ def _conditions(ready: bool, registered: datetime, now: datetime) -> list[dict[s
     reason, message = ("KubeletReady", READY_MESSAGE) if ready else (NOT_READY_REASON, NOT_READY_MESSAGE)
     state = "True" if ready else "False"
     return [*conditions, {"type": "Ready", "status": state, **times, "reason": reason, "message": message}]
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A control-plane static pod as its mirror pod in `kube-system` shows it (Talos renders the manifest)."""
+
+    component: str
+    """`kube-apiserver`, `kube-controller-manager` or `kube-scheduler`."""
+    node_name: str
+    host_ip: str
+    image: str
+    config_version: str
+    """The `talos.dev/config-version` annotation: the version of the component's config resource."""
+    ready: bool
+
+
+def pod_object(info: PodInfo, *, started: datetime) -> dict[str, Any]:
+    """A mirror Pod as a list item: Talos' labels and annotations, the kubelet's `<pod>-<node>` name."""
+    name = f"{info.component}-{info.node_name}"
+    version = image_version(info.image)
+    state = "True" if info.ready else "False"
+    times = {"lastProbeTime": None, "lastTransitionTime": timestamp(started)}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "kube-system",
+            "uid": str(uuid.uuid5(_UID_NAMESPACE, f"{name}@{info.config_version}")),
+            "creationTimestamp": timestamp(started),
+            "labels": {
+                "tier": "control-plane",
+                "k8s-app": info.component,
+                "component": info.component,
+                "app.kubernetes.io/name": info.component,
+                "app.kubernetes.io/version": version.removeprefix("v"),
+                "app.kubernetes.io/component": "control-plane",
+                "app.kubernetes.io/managed-by": "Talos",
+            },
+            "annotations": {
+                "talos.dev/config-version": info.config_version,
+                "talos.dev/secrets-version": "1",
+                "kubernetes.io/config.source": "file",
+                "kubernetes.io/config.mirror": uuid.uuid5(_UID_NAMESPACE, f"{name}@{info.config_version}").hex,
+            },
+        },
+        "spec": {
+            "nodeName": info.node_name,
+            "hostNetwork": True,
+            "priorityClassName": "system-cluster-critical",
+            "containers": [{"name": info.component, "image": info.image}],
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": kind, "status": "True" if kind == "PodScheduled" else state, **times}
+                for kind in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+            ],
+            "hostIP": info.host_ip,
+            "hostIPs": [{"ip": info.host_ip}],
+            "podIP": info.host_ip,
+            "podIPs": [{"ip": info.host_ip}],
+            "startTime": timestamp(started),
+            "containerStatuses": [
+                {
+                    "name": info.component,
+                    "image": info.image,
+                    "imageID": "",
+                    "ready": info.ready,
+                    "restartCount": 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": timestamp(started)}},
+                }
+            ],
+        },
+    }
+
+
+def pod_list(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": list(items)}

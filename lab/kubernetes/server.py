@@ -2,7 +2,8 @@
 
 Serves, over TLS with client certificates (lab.kubernetes.tls, lab.kubernetes.access): `/version`,
 `/healthz`, `/livez`, `/readyz`, the legacy discovery documents (`/api`, `/api/v1`, `/apis`) and read-only
-nodes (`/api/v1/nodes`, `/api/v1/nodes/{name}`); anything else is a 404 Status. Nodes come from a callable
+nodes (`/api/v1/nodes`, `/api/v1/nodes/{name}`) and the control plane's mirror pods
+(`/api/v1/namespaces/kube-system/pods`); anything else is a 404 Status. Nodes come from a callable
 asked on every request (from the server's threads, so it must be thread-safe); a node is registered the
 first time it is seen, which is its creationTimestamp.
 
@@ -29,8 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 from lab.httpserver import Endpoint, Request, Response, Router
 from lab.kubernetes import objects
 from lab.kubernetes.access import authorize, forbidden, request_attributes, unauthorized, user_from_certificate
-from lab.kubernetes.objects import NodeInfo
+from lab.kubernetes.objects import NodeInfo, PodInfo
 from lab.kubernetes.tls import server_context, serving_certificate
+from lab.kubernetes.workloads import Workloads
 from talos.pki import CertAndKey
 
 API_PORT = 6443
@@ -51,10 +53,18 @@ class KubernetesApi:
         ca: CertAndKey,
         server_names: Sequence[str],
         nodes: Callable[[], Sequence[NodeInfo]],
-        version: str,
+        version: str | Callable[[], str],
+        pods: Callable[[], Sequence[PodInfo]] = tuple,
+        workloads: Workloads | None = None,
     ) -> None:
-        self._version = objects.version_info(version)
+        """`version` may be a callable asked on every GET /version (what kube-apiserver runs right now);
+        `pods` lists the cluster's control-plane mirror pods, like `nodes` from the server's threads."""
+        self._version = version if callable(version) else lambda: version
+        objects.version_info(self._version())  # a malformed version fails here, not on the first GET
         self._nodes = nodes
+        self._pods = pods
+        self._workloads = workloads
+        """The cluster's cordons, workload pods and deleted nodes, with the drain's calls (lab.kubernetes.workloads)."""
         self._registered: dict[str, datetime] = {}
         self._lock = threading.Lock()
         serving = serving_certificate(ca, server_names)
@@ -115,7 +125,7 @@ class KubernetesApi:
         for path in ("/healthz", "/livez", "/readyz"):
             router.add("GET", path, lambda _request: Response.text(200, "ok", {"X-Content-Type-Options": "nosniff"}))
         documents: dict[str, Callable[[], Any]] = {
-            "/version": lambda: self._version,
+            "/version": lambda: objects.version_info(self._version()),
             "/api": lambda: objects.api_versions(self._address()),
             "/api/v1": objects.core_resources,
             "/apis": objects.api_groups,
@@ -125,6 +135,9 @@ class KubernetesApi:
                 router.add("GET", variant, lambda _request, document=document: Response.json(200, document()))
         router.add("GET", "/api/v1/nodes", self._list_nodes)
         router.add("GET", "/api/v1/nodes/{name}", self._get_node)
+        router.add("GET", "/api/v1/namespaces/{namespace}/pods", self._list_pods)
+        if self._workloads is not None:
+            self._workloads.add_routes(router, self._node_objects, self._mirror_pod_objects)
         return router
 
     def _list_nodes(self, request: Request) -> Response:
@@ -147,12 +160,32 @@ class KubernetesApi:
         details = {"name": name, "kind": "nodes"}
         return _status(objects.status(404, "NotFound", f'nodes "{name}" not found', details))
 
+    def _list_pods(self, request: Request) -> Response:
+        """The control-plane mirror pods in `kube-system` (no other namespace has pods here)."""
+        unsupported = [name for name in _UNSUPPORTED_QUERIES if request.arg(name)]
+        if unsupported:
+            return _bad_request(f"the lab's Kubernetes API does not serve {unsupported[0]} (fix: list without it)")
+        now = datetime.now(UTC)
+        infos = list(self._pods()) if request.params["namespace"] == "kube-system" else []
+        items = [objects.pod_object(info, started=now) for info in infos]
+        try:
+            selector = request.arg("labelSelector") or ""
+            chosen = [item for item in items if objects.matches_label_selector(item["metadata"]["labels"], selector)]
+        except ValueError as err:
+            return _bad_request(str(err))
+        return Response.json(200, objects.pod_list(chosen))
+
     def _node_objects(self) -> list[dict[str, Any]]:
         infos = list(self._nodes())
         now = datetime.now(UTC)
         with self._lock:
             registered = {info.name: self._registered.setdefault(info.name, now) for info in infos}
-        return [objects.node_object(info, registered=registered[info.name], now=now) for info in infos]
+        items = [objects.node_object(info, registered=registered[info.name], now=now) for info in infos]
+        return [self._workloads.decorate(item) for item in items] if self._workloads else items
+
+    def _mirror_pod_objects(self) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        return [objects.pod_object(info, started=now) for info in self._pods()]
 
     def _address(self) -> str:
         return f"{self.endpoint.host}:{self.endpoint.port}"

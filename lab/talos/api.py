@@ -52,6 +52,8 @@ RULES: dict[str, frozenset[str]] = {
     "/machine.MachineService/EtcdRemoveMemberByID": frozenset({ADMIN}),
     "/machine.MachineService/EtcdStatus": _READ | {ETCD_BACKUP},
     "/machine.MachineService/Kubeconfig": frozenset({ADMIN}),
+    "/machine.MachineService/MetaDelete": frozenset({ADMIN, "os:meta:writer"}),
+    "/machine.MachineService/MetaWrite": frozenset({ADMIN, "os:meta:writer"}),
     "/machine.MachineService/Reboot": frozenset({ADMIN, OPERATOR}),
     "/machine.MachineService/Reset": frozenset({ADMIN}),
     "/machine.MachineService/ServiceList": _READ,
@@ -382,6 +384,8 @@ class NodeApi:
         node = self.node
         if name in ("etcd", "trustd") and not node.control_plane:
             return None
+        if name == "kubelet" and node.services_up and not node.components.kubelet_running():
+            return _service(name, "Starting", None)  # restarting for a new image (lab.talos.kubernetes_components)
         if name in ("containerd", "cri", "trustd", "kubelet"):
             return _service(name, "Running", True) if node.services_up else _service(name, "Starting", None)
         if name != "etcd":
@@ -421,14 +425,30 @@ class NodeApi:
         return [machine_pb2.EtcdMemberListResponse(messages=[message])]
 
     async def etcd_remove_member(self, request: Any, _roles: frozenset[str]) -> list[Any]:
-        self.node.require_control_plane("etcd remove member")
-        if not self.node.fabric.remove_member(self.node.etcd_cluster_id(), request.member_id):
-            raise GRPCError(Status.NOT_FOUND, "etcdserver: member not found")
+        node = self.node
+        node.require_control_plane("etcd remove member")
+        refusal = node.fabric.removal_refusal(node.etcd_cluster_id(), request.member_id, by=node.hostname)
+        if refusal is not None:
+            raise GRPCError(
+                Status.UNKNOWN, f"failed to remove member: failed to remove member {request.member_id}: {refusal}"
+            )
+        if not node.fabric.remove_member(node.etcd_cluster_id(), request.member_id):
+            raise GRPCError(
+                Status.NOT_FOUND, f"failed to remove member {request.member_id}: etcdserver: member not found"
+            )
         return [machine_pb2.EtcdRemoveMemberByIDResponse(messages=[machine_pb2.EtcdRemoveMemberByID()])]
 
     async def etcd_leave_cluster(self, _request: Any, _roles: frozenset[str]) -> list[Any]:
         self.node.leave_etcd()
         return [machine_pb2.EtcdLeaveClusterResponse(messages=[machine_pb2.EtcdLeaveCluster()])]
+
+    async def meta_write(self, request: Any, _roles: frozenset[str]) -> list[Any]:
+        self.node.meta_write(request.key, request.value)
+        return [machine_pb2.MetaWriteResponse(messages=[machine_pb2.MetaWrite()])]
+
+    async def meta_delete(self, request: Any, _roles: frozenset[str]) -> list[Any]:
+        self.node.meta_delete(request.key)
+        return [machine_pb2.MetaDeleteResponse(messages=[machine_pb2.MetaDelete()])]
 
     async def resource_get(self, request: Any, roles: frozenset[str]) -> list[Any]:
         resource = resources.get_resource(self.node, request.namespace, request.type, request.id, roles)
@@ -447,6 +467,8 @@ _HANDLERS: dict[str, Serve] = {
     "/machine.MachineService/EtcdRemoveMemberByID": NodeApi.etcd_remove_member,
     "/machine.MachineService/EtcdStatus": NodeApi.etcd_status,
     "/machine.MachineService/Kubeconfig": NodeApi.kubeconfig,
+    "/machine.MachineService/MetaDelete": NodeApi.meta_delete,
+    "/machine.MachineService/MetaWrite": NodeApi.meta_write,
     "/machine.MachineService/Reboot": NodeApi.reboot,
     "/machine.MachineService/Reset": NodeApi.reset,
     "/machine.MachineService/ServiceList": NodeApi.service_list,

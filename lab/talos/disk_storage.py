@@ -3,7 +3,8 @@
 As on a real disk, Talos adds its data partitions after the image's four on its first configured boot:
 STATE (the machine config) and EPHEMERAL (here: whether etcd has data), both in the GPT where a rescue
 system's `lsblk` sees them. Writing a new image over the disk (`dd` from rescue) replaces the table and so
-forgets both; an upgrade rewrites the BOOT partition's image marker.
+forgets both; an upgrade rewrites the BOOT partition's image marker. META (the image's fourth partition) holds
+Talos' key-value tags: it survives upgrades and STATE/EPHEMERAL wipes, and goes with a new image.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from lab.talos.storage import BlockDevice
 STATE_SIZE = 100 * gpt.MIB
 _STATE_MAGIC = b"LAB-TALOS-STATE 1\n"
 _EPHEMERAL_MAGIC = b"LAB-TALOS-EPHEMERAL 1\n"
+_META_MAGIC = b"LAB-TALOS-META 1\n"
+_META_TAG = struct.Struct("<BI")
 _LENGTH = struct.Struct("<Q")
 _TRANSPORTS = {"nvme": "nvme", "sata": "sata", "virtio": "virtio"}
 
@@ -84,6 +87,19 @@ class DiskStorage:
         with self._lock:
             self._system.blank()
 
+    def read_meta(self) -> dict[int, bytes]:
+        with self._lock, open(self._system.path, "rb") as f:
+            partition = self._partition(f, "META")
+            record = _read_record(f, partition, _META_MAGIC) if partition else None
+        return _unpack_tags(record or b"")
+
+    def write_meta(self, tags: dict[int, bytes]) -> None:
+        with self._lock, open(self._system.path, "r+b") as f:
+            partition = self._partition(f, "META")
+            if partition is None:
+                raise OSError(f"{self._system.path}: no META partition: Talos is not installed")
+            _write_record(f, partition, _META_MAGIC, _pack_tags(tags))
+
     def _partition(self, f: BinaryIO, name: str) -> gpt.Partition | None:
         table = gpt.read_gpt(f, self._system.spec.size)
         return table.by_name(name) if table else None
@@ -141,3 +157,17 @@ def _write_record(f: BinaryIO, partition: gpt.Partition, magic: bytes, data: byt
     if len(magic) + _LENGTH.size + len(data) > partition.size:
         raise OSError(f"{partition.name}: {len(data)} bytes do not fit the partition")
     f.write(magic + _LENGTH.pack(len(data)) + data)
+
+
+def _pack_tags(tags: dict[int, bytes]) -> bytes:
+    return b"".join(_META_TAG.pack(tag, len(value)) + value for tag, value in sorted(tags.items()))
+
+
+def _unpack_tags(data: bytes) -> dict[int, bytes]:
+    tags, offset = {}, 0
+    while offset + _META_TAG.size <= len(data):
+        tag, length = _META_TAG.unpack_from(data, offset)
+        offset += _META_TAG.size
+        tags[tag] = data[offset : offset + length]
+        offset += length
+    return tags

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lab.kubernetes import NodeInfo
+from lab.kubernetes.objects import PodInfo
+from lab.kubernetes.workloads import Workloads
+from lab.talos.kubernetes_components import STATIC_PODS
 from talos.pki import CertAndKey
 
 if TYPE_CHECKING:
@@ -50,6 +54,17 @@ class Fabric:
         self._lock = threading.Lock()
         self._nodes: dict[str, TalosNode] = {}
         self._clusters: dict[str, EtcdCluster] = {}
+        self._workloads: dict[str, Workloads] = {}
+        self._bootstrap_calls: Counter[str] = Counter()
+
+    def record_bootstrap_call(self, cluster_id: str) -> None:
+        """Count a Bootstrap call a node of the cluster received, refused or not (tests: never sent twice)."""
+        with self._lock:
+            self._bootstrap_calls[cluster_id] += 1
+
+    def bootstrap_calls(self, cluster_id: str) -> int:
+        with self._lock:
+            return self._bootstrap_calls[cluster_id]
 
     def attach(self, node: TalosNode) -> None:
         with self._lock:
@@ -78,7 +93,8 @@ class Fabric:
 
     def kubernetes_nodes(self, cluster_id: str) -> list[NodeInfo]:
         """The nodes a cluster's Kubernetes API lists: every node of the cluster whose kubelet runs (NotReady:
-        the lab installs no CNI). Called from the API's threads: reads each node's state without its lock."""
+        the lab installs no CNI), and the Node objects that outlive a stopped kubelet until deleted (Workloads). Called
+        from the API's threads: reads each node's state without its lock."""
         with self._lock:
             nodes = sorted(self._nodes.values(), key=lambda node: node.address)
         listed = []
@@ -87,9 +103,33 @@ class Fabric:
             if config is None or not node.services_up or config.cluster_id != cluster_id:
                 continue
             role = "control-plane" if config.control_plane else "worker"
-            version = config.kubernetes_version
+            version = node.components.version("kubelet") or config.kubernetes_version
             listed.append(NodeInfo(node.hostname, node.address, role, version, os_image=f"Talos ({node.version})"))
-        return listed
+        return self.workloads(cluster_id).registered(listed)
+
+    def workloads(self, cluster_id: str) -> Workloads:
+        """The cluster's Kubernetes objects beyond the nodes' reports (Node objects outliving their kubelet,
+        cordons, workload pods), shared by its control planes' APIs."""
+        with self._lock:
+            return self._workloads.setdefault(cluster_id, Workloads())
+
+    def kubernetes_pods(self, cluster_id: str) -> list[PodInfo]:
+        """The control-plane static pods of a cluster's nodes whose kubelet runs, as their mirror pods show them
+        (lab.talos.kubernetes_components). Called from the API's threads, like `kubernetes_nodes`."""
+        with self._lock:
+            nodes = sorted(self._nodes.values(), key=lambda node: node.address)
+        pods = []
+        for node in nodes:
+            config = node.config
+            if config is None or not node.services_up or config.cluster_id != cluster_id:
+                continue
+            for name, component in list(node.components.running.items()):
+                if name in STATIC_PODS:
+                    version = str(component.running_version)
+                    pods.append(
+                        PodInfo(name, node.hostname, node.address, component.running_image, version, component.ready)
+                    )
+        return pods
 
     def bootstrap(self, cluster_id: str, hostname: str, address: str) -> EtcdMemberRecord:
         """Start a new etcd cluster with this node as its only member."""
@@ -122,6 +162,29 @@ class Fabric:
                     del cluster.members[hostname]  # type: ignore[union-attr]
                     return True
             return False
+
+    def removal_refusal(self, cluster_id: str, member_id: int, *, by: str) -> str | None:
+        """Why etcd (strict reconfig check, v3.6 `mayRemoveMember`) refuses to remove `member_id`, asked of the
+        member named `by`; None when it allows it. The last voting member cannot be removed; a member that is
+        down may always go; removing a running one must leave a quorum of the current members connected."""
+        cluster = self.etcd(cluster_id)
+        members = list(cluster.members.values())
+        if [m.id for m in members] == [member_id]:
+            return "etcdserver: re-configuration failed due to not enough started members"
+        target = next((m for m in members if m.id == member_id), None)
+        if target is None or (target.hostname != by and not self._etcd_running(cluster_id, target)):
+            return None
+        active = sum(1 for member in members if self._etcd_running(cluster_id, member))
+        if active - 1 < 1 + (len(members) - 1) // 2:
+            return "etcdserver: unhealthy cluster"
+        return None
+
+    def _etcd_running(self, cluster_id: str, member: EtcdMemberRecord) -> bool:
+        """Whether the member's etcd runs: its node is up at its address, in its cluster, with etcd started."""
+        node = self.node_at(member.address)
+        if node is None or node.config is None or node.config.cluster_id != cluster_id:
+            return False
+        return node.hostname == member.hostname and node.etcd_state.value in ("starting", "healthy")
 
     def etcd(self, cluster_id: str) -> EtcdCluster:
         """A snapshot of the cluster's membership."""

@@ -33,6 +33,7 @@ from lab.images.raw import TalosImage
 from lab.kubernetes import API_PORT, KubernetesApi
 from lab.talos.certs import admin_kubeconfig, apid_certificate, maintenance_certificate
 from lab.talos.fabric import EtcdMemberRecord, Fabric
+from lab.talos.kubernetes_components import KubernetesComponents
 from lab.talos.machineconfig import ConfigRejected, MachineConfig, accept_config
 from lab.talos.server import ApiListener
 from lab.talos.stages import EtcdState, Stage
@@ -42,6 +43,9 @@ from talos.pki import CertAndKey
 
 APID_PORT = 50000
 _JOIN_POLL = 0.05
+META_DATA_LENGTH = 256 * 1024 - 40
+"""Talos' META (ADV) data area: one 256 KiB copy less magics and checksum; the partition holds two copies."""
+META_OVERHEAD, META_TAG_OVERHEAD = 20, 8
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class TalosNode:
         self.kubernetes: KubernetesApi | None = None
         """The Kubernetes API this control plane serves while its etcd runs."""
         self.kubernetes_port = API_PORT
+        self.components = KubernetesComponents(self)
+        """The static pods and kubelet this node runs (lab.talos.kubernetes_components)."""
         self.maintenance_cert: CertAndKey | None = None
         self._issuer: CertAndKey | None = None
         self.apid_cert: CertAndKey | None = None
@@ -235,6 +241,8 @@ class TalosNode:
 
     def bootstrap(self) -> None:
         """Start etcd as a new cluster (Talos' checks in order: services, machine type, data directory)."""
+        if self.config is not None:
+            self.fabric.record_bootstrap_call(self.etcd_cluster_id())
         if not self.services_up:
             raise GRPCError(Status.FAILED_PRECONDITION, "bootstrap is not available yet")
         self.require_control_plane("bootstrap")
@@ -244,15 +252,41 @@ class TalosNode:
         self.storage.set_etcd_data(True)
         self._spawn(self._start_etcd())
 
+    def meta_write(self, key: int, value: bytes) -> None:
+        """MetaWrite, as Talos' machined checks it: a uint8 key, and the whole META within its 256 KiB area."""
+        tags = self.storage.read_meta()
+        tags[_meta_key(key)] = value
+        if META_OVERHEAD + sum(len(v) + META_TAG_OVERHEAD for v in tags.values()) > META_DATA_LENGTH:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, "meta write failed")
+        self.storage.write_meta(tags)
+
+    def meta_delete(self, key: int) -> None:
+        tags = self.storage.read_meta()
+        if tags.pop(_meta_key(key), None) is None:
+            raise GRPCError(Status.NOT_FOUND, "meta key not found")
+        self.storage.write_meta(tags)
+
     def leave_etcd(self) -> None:
         """EtcdLeaveCluster: remove this member, stop etcd and clear its data until the next boot."""
         self.require_control_plane("etcd leave")
         self._require_etcd_running("failed to create etcd client")
+        refusal = self._leave_refusal()
+        if refusal is not None:
+            raise GRPCError(Status.UNKNOWN, f"failed to leave cluster: {refusal}")
         self.fabric.leave(self.etcd_cluster_id(), self.hostname)
         self.storage.set_etcd_data(False)
         self.etcd_state = EtcdState.NONE
         self._stop_kubernetes()
         self._notify()
+
+    def _leave_refusal(self) -> str | None:
+        """etcd's refusal to remove this member, worded as Talos' LeaveCluster reports it (Talos first retries
+        "unhealthy cluster" for up to 5 minutes; the lab fails at once)."""
+        member = self.fabric.etcd(self.etcd_cluster_id()).members.get(self.hostname)
+        if member is None:
+            return None  # not a member (any more): etcd answers "member not found", which Talos takes as done
+        refusal = self.fabric.removal_refusal(self.etcd_cluster_id(), member.id, by=self.hostname)
+        return None if refusal is None else f"failed to remove member {member.id}: {refusal}"
 
     def require_control_plane(self, api: str) -> None:
         if self.config is None:
@@ -303,8 +337,14 @@ class TalosNode:
         self.storage.install(image)
 
     def reset(self, *, graceful: bool, reboot: bool, labels: list[str] | None) -> str:
-        """Leave etcd (graceful), wipe the given system partitions (None: the whole disk), reboot or power off."""
-        if graceful and self.control_plane and self.etcd_state is not EtcdState.NONE:
+        """Leave etcd (graceful), wipe the given system partitions (None: the whole disk), reboot or power off.
+
+        As Talos' reset sequence: the graceful `leave` phase runs only while etcd runs (after EtcdLeaveCluster it
+        has no data and is skipped); when etcd refuses the removal the sequence fails there and the node keeps
+        running unreset, while the call itself has already succeeded."""
+        if graceful and self.control_plane and self.etcd_state in (EtcdState.STARTING, EtcdState.HEALTHY):
+            if self._leave_refusal() is not None:
+                return str(uuid.uuid4())
             self.fabric.leave(self.etcd_cluster_id(), self.hostname)
 
         async def wipe() -> None:
@@ -314,6 +354,8 @@ class TalosNode:
                 self.storage.write_state(None)
             if labels and "EPHEMERAL" in labels:
                 self.storage.set_etcd_data(False)
+            if labels and "META" in labels:
+                self.storage.write_meta({})
 
         self._spawn(self._restart(Stage.RESETTING, wipe, power_off=not reboot))
         return str(uuid.uuid4())
@@ -373,6 +415,7 @@ class TalosNode:
     async def _start_services(self) -> None:
         await asyncio.sleep(self.timings.services)
         self.services_up = True
+        self.components.start(self.config)  # type: ignore[arg-type]
         if self.control_plane:
             if self.storage.etcd_data():
                 self._spawn(self._start_etcd())
@@ -411,7 +454,9 @@ class TalosNode:
             ca=self.config.kubernetes_ca,
             server_names=names,
             nodes=functools.partial(self.fabric.kubernetes_nodes, self.etcd_cluster_id()),
-            version=self.config.kubernetes_version,
+            pods=functools.partial(self.fabric.kubernetes_pods, self.etcd_cluster_id()),
+            workloads=self.fabric.workloads(self.etcd_cluster_id()),
+            version=self._apiserver_version,
         )
         self.kubernetes.start()
 
@@ -419,6 +464,11 @@ class TalosNode:
         api, self.kubernetes = self.kubernetes, None
         if api is not None:
             api.stop()
+
+    def _apiserver_version(self) -> str:
+        """The version kube-apiserver runs here (its image's tag), asked by the API on each GET /version."""
+        config = self.config
+        return self.components.version("kube-apiserver") or (config.kubernetes_version if config else "")
 
     async def _restart(
         self, stage: Stage, work: Callable[[], Awaitable[None]] | None = None, *, power_off: bool = False
@@ -451,6 +501,7 @@ class TalosNode:
     def _activate(self, config: MachineConfig) -> None:
         """Run `config` from now on; a changed OS CA or SANs re-issue apid's certificate and restart it."""
         before, self.config = self.config, config
+        self.components.reconfigure(config)
         if before is None or (config.os_ca, config.accepted_cas, config.cert_sans) != (
             before.os_ca,
             before.accepted_cas,
@@ -491,6 +542,7 @@ class TalosNode:
         self._stop_kubernetes()
         self.config = None
         self.services_up = False
+        self.components.stop()
         self.etcd_state = EtcdState.NONE
         self.apply_rebooting = False
         self.pulled_images.clear()
@@ -516,3 +568,9 @@ class TalosNode:
 
     def _on_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+
+def _meta_key(key: int) -> int:
+    if not 0 <= key <= 0xFF:
+        raise GRPCError(Status.INVALID_ARGUMENT, "key must be a uint8")
+    return key

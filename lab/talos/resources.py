@@ -17,6 +17,7 @@ from google.protobuf.json_format import MessageToDict
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from lab.talos.kubernetes_components import CONFIG_TYPES
 from talos.api.gen.resource.config import config_pb2
 from talos.api.gen.resource.definitions.block import block_pb2
 from talos.api.gen.resource.definitions.runtime import runtime_pb2
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from lab.talos.node import TalosNode
 
 NOT_AUTHORIZED = "not authorized"
-NAMESPACES = ("meta", "config", "runtime", "network", "etcd", "secrets", "k8s", "cluster")
+NAMESPACES = ("meta", "config", "runtime", "network", "etcd", "secrets", "k8s", "controlplane", "cluster")
 _STAGES = {
     "booting": 1,
     "installing": 2,
@@ -80,9 +81,12 @@ def _resource(
     *,
     owner: str = "",
     annotations: dict[str, str] | None = None,
+    version: int = 1,
 ) -> resource_pb2.Resource:
     now = datetime.now(UTC)
-    metadata = resource_pb2.Metadata(namespace=namespace, type=type_, id=id_, version="1", owner=owner, phase="running")
+    metadata = resource_pb2.Metadata(
+        namespace=namespace, type=type_, id=id_, version=str(version), owner=owner, phase="running"
+    )
     metadata.created.FromDatetime(now)
     metadata.updated.FromDatetime(now)
     metadata.annotations.update(annotations or {})
@@ -170,6 +174,18 @@ def _machine_status(node: TalosNode) -> dict[str, resource_pb2.Resource]:
     return {"machine": _resource("runtime", "MachineStatuses.runtime.talos.dev", "machine", spec, yaml_spec)}
 
 
+def _meta_keys(node: TalosNode) -> dict[str, resource_pb2.Resource]:
+    """The META partition's keys, id `0x%02x` of the tag; Talos shows each value as a string."""
+    if node.image is None:
+        return {}
+    items = {}
+    for tag, value in sorted(node.storage.read_meta().items()):
+        id_, text = f"0x{tag:02x}", value.decode(errors="replace")
+        spec = runtime_pb2.MetaKeySpec(value=text)
+        items[id_] = _resource("runtime", "MetaKeys.runtime.talos.dev", id_, spec, yaml.safe_dump({"value": text}))
+    return items
+
+
 def _extension_statuses(node: TalosNode) -> dict[str, resource_pb2.Resource]:
     """An Image Factory image carries one virtual extension, `schematic`, whose version is the schematic ID.
 
@@ -201,6 +217,28 @@ def _length_delimited(fields: list[tuple[int, bytes]]) -> bytes:
             out.append(value)
         out += payload
     return bytes(out)
+
+
+def _static_pod_configs(type_: str) -> Callable[[TalosNode], dict[str, resource_pb2.Resource]]:
+    """A control plane's config resource of one static pod (namespace `controlplane`, id = the pod), as
+    lab.talos.kubernetes_components keeps it: its metadata version grows with every image change. The spec is
+    only the image: APIServerConfigSpec{image=1}, Controller-manager/SchedulerConfigSpec{enabled=1, image=2}."""
+    name = next(pod for pod, kind in CONFIG_TYPES.items() if kind == type_)
+
+    def build(node: TalosNode) -> dict[str, resource_pb2.Resource]:
+        component = node.components.running.get(name)
+        if component is None:
+            return {}
+        image = component.image.encode()
+        fields = {"image": component.image}
+        if name == "kube-apiserver":
+            spec = _length_delimited([(1, image)])
+        else:
+            spec, fields = b"\x08\x01" + _length_delimited([(2, image)]), {"enabled": True, **fields}
+        yaml_spec = yaml.safe_dump(fields, sort_keys=False)
+        return {name: _resource("controlplane", type_, name, spec, yaml_spec, version=component.config_version)}
+
+    return build
 
 
 def _definitions(_node: TalosNode) -> dict[str, resource_pb2.Resource]:
@@ -244,7 +282,9 @@ DEFINITIONS: dict[str, Definition] = {
         Definition("SystemDisks.block.talos.dev", "runtime", ("systemdisk",), False, _system_disk),
         Definition("MachineStatuses.runtime.talos.dev", "runtime", ("machinestatus",), False, _machine_status),
         Definition("ExtensionStatuses.runtime.talos.dev", "runtime", ("extensions",), False, _extension_statuses),
+        Definition("MetaKeys.runtime.talos.dev", "runtime", ("meta",), False, _meta_keys),
         Definition("ResourceDefinitions.meta.cosi.dev", "meta", ("rd",), False, _definitions),
+        *(Definition(kind, "controlplane", (), False, _static_pod_configs(kind)) for kind in CONFIG_TYPES.values()),
         Definition("Namespaces.meta.cosi.dev", "meta", ("ns",), False, _namespaces),
     )
 }

@@ -1,4 +1,4 @@
-"""What a lab Talos node keeps across reboots: its block devices, the Talos it boots, STATE and EPHEMERAL.
+"""What a lab Talos node keeps across reboots: its block devices, the Talos it boots, STATE, EPHEMERAL and META.
 
 `NodeStorage` is the node's whole view of its disks. `MemoryStorage` holds it in memory, for a node started
 on its own (a fixture with a fake disk); the datacenter adapts its machines' disk files to the same shape.
@@ -73,7 +73,15 @@ class NodeStorage(Protocol):
         ...
 
     def wipe_system_disk(self) -> None:
-        """Wipe the whole system disk: nothing bootable, no STATE, no EPHEMERAL."""
+        """Wipe the whole system disk: nothing bootable, no STATE, no EPHEMERAL, no META."""
+        ...
+
+    def read_meta(self) -> dict[int, bytes]:
+        """The META partition's keys (uint8 tags) and values; kept by upgrades and STATE/EPHEMERAL wipes."""
+        ...
+
+    def write_meta(self, tags: dict[int, bytes]) -> None:
+        """Replace the META partition's keys and values."""
         ...
 
 
@@ -86,6 +94,7 @@ class MemoryStorage:
     system_disk: str = "sda"
     state: bytes | None = field(default=None, repr=False)
     etcd: bool = False
+    meta: dict[int, bytes] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def devices(self) -> list[BlockDevice]:
@@ -118,6 +127,15 @@ class MemoryStorage:
     def wipe_system_disk(self) -> None:
         with self._lock:
             self.image, self.state, self.etcd = None, None, False
+            self.meta = {}
+
+    def read_meta(self) -> dict[int, bytes]:
+        with self._lock:
+            return dict(self.meta)
+
+    def write_meta(self, tags: dict[int, bytes]) -> None:
+        with self._lock:
+            self.meta = dict(tags)
 
 
 def image_from_installer(reference: str, current: TalosImage) -> TalosImage | None:

@@ -39,7 +39,13 @@ from talos.api.domain import (
     apply_mode_name,
     apply_mode_value,
 )
-from talos.api.errors import InstallerFailedError, NodeConfiguredError, TalosApiError, error_for_status
+from talos.api.errors import (
+    InstallerFailedError,
+    NodeConfiguredError,
+    NotFoundError,
+    TalosApiError,
+    error_for_status,
+)
 from talos.api.gen.common import common_pb2
 from talos.api.gen.machine import image_pb2, lifecycle_pb2, machine_pb2
 from talos.api.gen.resource.config import config_pb2
@@ -55,6 +61,7 @@ T = TypeVar("T")
 
 MACHINE_CONFIG = ("config", "MachineConfigs.config.talos.dev")
 MACHINE_STATUS = ("runtime", "MachineStatuses.runtime.talos.dev", "machine")
+META_KEYS = ("runtime", "MetaKeys.runtime.talos.dev")
 DEFAULT_TIMEOUT = 30.0
 SYSTEM_CONTAINERD = common_pb2.ContainerdInstance(driver=common_pb2.CRI, namespace=common_pb2.NS_SYSTEM)
 """The containerd instance talosctl pulls installer images into."""
@@ -274,6 +281,25 @@ class TalosClient:
             ready=spec.status.ready,
             unmet_conditions=tuple(f"{c.name}: {c.reason}" for c in spec.status.unmet_conditions),
         )
+
+    def meta_write(self, key: int, value: bytes, *, node: str | None = None) -> None:
+        """Write one key of the node's META partition (a uint8; Talos leaves 0x0c-0x0e to users).
+
+        Needs os:admin or os:meta:writer. META survives reboots, upgrades and STATE/EPHEMERAL wipes.
+        """
+        self._one(methods.META_WRITE, machine_pb2.MetaWriteRequest(key=key, value=value), node)
+
+    def meta_delete(self, key: int, *, node: str | None = None) -> None:
+        """Delete one META key; NotFoundError when it is not set."""
+        self._one(methods.META_DELETE, machine_pb2.MetaDeleteRequest(key=key), node)
+
+    def meta_value(self, key: int, *, node: str | None = None) -> str | None:
+        """One META key's value as the MetaKeys resource shows it (`talosctl get meta`); None when unset."""
+        try:
+            resource = self.get_resource(*META_KEYS, f"0x{key:02x}", node=node)
+        except NotFoundError:
+            return None
+        return runtime_pb2.MetaKeySpec.FromString(resource.spec.proto_spec).value
 
     def call_nodes(self, method: Method, request: Any, nodes: Sequence[str]) -> dict[str, Any]:
         """A one-to-many call through this endpoint's apid (`nodes` metadata).

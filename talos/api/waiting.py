@@ -14,8 +14,9 @@ while a long wait settles at one poll per 2 s (after ~100 s and ~270 polls).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from common.waiting import Backoff, Deadline, NotYet, Progress, format_elapsed, no_progress, wait_until
@@ -30,6 +31,8 @@ from talos.api.errors import (
     NodeUnreachableError,
     TalosApiError,
 )
+from talos.bootstrap_marker import BootstrapMarker, cluster_fingerprint, read_marker
+from talos.errors import TalosError
 from talos.talosconfig import TalosContext
 
 T = TypeVar("T")
@@ -130,6 +133,108 @@ def bootstrap_when_ready(
         return _wait(node, "bootstrap", check, deadline, progress, backoff)
 
 
+class BootstrapRefusedError(TalosError):
+    """The cluster was bootstrapped before (its marker is on a control plane) but no control plane has etcd."""
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    outcome: Literal["bootstrapped", "adopted"]
+    etcd: str
+    """Where etcd runs, for people: `bootstrapped on cp-1`, `found running on cp-2, cp-3 (3 member(s))`."""
+
+
+def bootstrap_once(
+    control_planes: Mapping[str, str],
+    credentials: TalosContext,
+    deadline: Deadline,
+    *,
+    cluster_id: str,
+    allow_new_etcd: bool = False,
+    progress: Progress = no_progress,
+    backoff: Backoff = POLL,
+) -> BootstrapResult:
+    """Bootstrap etcd on the first control plane (name -> endpoint, in order) unless the cluster shows it was
+    bootstrapped before; never on the strength of IaC state.
+
+    Every control plane is surveyed first: its etcd (ServiceList: `Preparing` means no data yet, waiting to be
+    bootstrapped or to join; `Running`: EtcdMemberList) and its bootstrap marker (talos.bootstrap_marker).
+    - etcd runs with members on any control plane -> "adopted" at once: Bootstrap is never called (a first
+      control plane reinstalled with an empty disk joins the running etcd instead);
+    - otherwise the survey waits until every control plane answers with etcd preparing; then a marker of this
+      cluster on any of them means its etcd is gone: BootstrapRefusedError, unless `allow_new_etcd`;
+    - no etcd and no marker: Bootstrap on the first control plane ("adopted" if it answers that etcd already
+      has data there).
+    """
+    if not control_planes:
+        raise ValueError("bootstrap_once needs at least one control plane (fix: pass the control plane nodes)")
+    cluster = cluster_fingerprint(cluster_id)
+    with ExitStack() as stack:
+        clients = {
+            name: stack.enter_context(TalosClient(endpoint, credentials)) for name, endpoint in control_planes.items()
+        }
+
+        def survey() -> list[_Sighting]:
+            sightings = [_sight(name, client, deadline, cluster) for name, client in clients.items()]
+            unknown = [s for s in sightings if s.members is None]
+            if unknown and not any(s.members for s in sightings):
+                raise NotYet("; ".join(f"{s.name}: {s.why}" for s in unknown))
+            return sightings
+
+        sightings = _wait(", ".join(clients), "etcd survey", survey, deadline, progress, backoff)
+    marker = next((s.marker for s in sightings if s.marker), None)
+    running = [s for s in sightings if s.members]
+    if running:
+        members = max(s.members or 0 for s in running)
+        where = f"found running on {', '.join(s.name for s in running)} ({members} member(s))"
+        return BootstrapResult("adopted", where)
+    if marker is not None and not allow_new_etcd:
+        raise BootstrapRefusedError(_refusal(sightings, marker))
+    first, endpoint = next(iter(control_planes.items()))
+    if marker is not None:
+        progress(f"{first}: starting a new, empty etcd although the cluster was {marker.describe()} (allowed)")
+    outcome = bootstrap_when_ready(endpoint, credentials, deadline, progress=progress, backoff=backoff)
+    where = f"bootstrapped on {first}" if outcome == "bootstrapped" else f"found data on {first}"
+    return BootstrapResult(outcome, where)
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    name: str
+    marker: BootstrapMarker | None
+    members: int | None
+    """etcd members a running etcd reports; 0: etcd preparing (no data); None: not known yet (see `why`)."""
+    why: str = ""
+
+
+def _sight(name: str, client: TalosClient, deadline: Deadline, cluster: str) -> _Sighting:
+    """One control plane's marker and etcd, or why they are not known yet."""
+    try:
+        marker = _attempt(client, deadline, lambda: read_marker(client, cluster), _TRANSITIONAL)
+        services = _attempt(client, deadline, client.service_list, _TRANSITIONAL)
+        etcd = next((s for s in services if s.id == "etcd"), None)
+        if etcd is None or etcd.state not in ("Preparing", "Running"):
+            return _Sighting(name, marker, None, f"etcd is {etcd.state if etcd else 'not started'}")
+        if etcd.state == "Preparing":
+            return _Sighting(name, marker, 0)
+        return _Sighting(name, marker, len(_attempt(client, deadline, client.etcd_members, _TRANSITIONAL, etcd=True)))
+    except NotYet as why:
+        return _Sighting(name, None, None, str(why))
+
+
+def _refusal(sightings: list[_Sighting], marker: BootstrapMarker) -> str:
+    marked = ", ".join(s.name for s in sightings if s.marker)
+    everyone = ", ".join(s.name for s in sightings)
+    return (
+        f"refusing to bootstrap a second etcd: {marked} carry this cluster's bootstrap marker ({marker.describe()}) "
+        f"but no control plane ({everyone}) has etcd data: it was lost. "
+        "Fix: restore etcd from a snapshot (talosctl -n <control plane> bootstrap --recover-from=<etcd snapshot>), "
+        "then run again (the cluster is adopted); or, to knowingly start a new, empty etcd, allow it explicitly "
+        "(ClusterBootstrap input allowNewEtcd: true) for one run. If a control plane's etcd is still starting, "
+        "just run again."
+    )
+
+
 def wait_healthy(
     control_planes: Sequence[str],
     workers: Sequence[str],
@@ -156,7 +261,10 @@ def wait_healthy(
         def check() -> bool:
             for node, client in clients.items():
                 expected = len(control_planes) if node in control_planes else 0
-                _node_healthy(node, client, deadline, expected, tolerate)
+                try:
+                    _node_healthy(node, client, deadline, expected, tolerate)
+                except NotYet as why:  # name the node whose call failed
+                    raise NotYet(str(why) if str(why).startswith(node) else f"{node}: {why}") from None
             return True
 
         _wait(", ".join(clients), "cluster healthy", check, deadline, progress, backoff)

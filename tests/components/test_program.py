@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from pulumi.runtime import rpc
 
 from tests.components.program import ProgramRun, run_program, secret_in, stack_config
 
@@ -101,8 +102,9 @@ def test_stack_outputs_keep_secrets_secret_and_show_none_in_plain_text(run: Prog
 
 def test_no_secret_in_any_plain_resource_input(run: ProgramRun) -> None:
     for resource in run.resources:
-        shown = {key: value for key, value in resource.inputs.items() if key != "secretsYaml"}
+        shown = {key: value for key, value in resource.inputs.items() if not rpc.is_rpc_secret(value)}
         assert secret_in(shown) == [], resource.name
+    assert all(rpc.is_rpc_secret(r.inputs["secretsYaml"]) for r in run.resources if "secretsYaml" in r.inputs)
 
 
 def test_preview_with_unknown_outputs_builds_the_same_graph(lab: ProgramRun) -> None:
@@ -140,3 +142,30 @@ def test_upgrades_and_machine_configs_install_the_same_installer(run: ProgramRun
     installers = {r.inputs["installerImage"] for r in run.of_type(UPGRADE)}
     assert installers == {r.inputs["cluster"]["installerImage"] for r in run.of_type(CONFIG)}
     assert len(installers) == 1 and next(iter(installers)).endswith(":v1.13.9")
+
+
+def test_kubernetes_rolls_once_for_the_cluster_after_every_talos_upgrade(run: ProgramRun) -> None:
+    [kubernetes] = run.of_type("pulumi-python:dynamic/talos:KubernetesUpgrade")
+
+    assert {r.urn for r in run.of_type(UPGRADE)} <= set(kubernetes.dependencies)
+    assert run.of_type(BOOTSTRAP)[0].urn in kubernetes.dependencies
+    assert kubernetes.secret_outputs == ["kubeconfig", "secretsYaml"]
+    assert [node["name"] for node in kubernetes.inputs["nodes"]] == list(NODES)
+
+
+def test_each_node_has_a_member_after_the_bootstrap_with_the_stacks_removal_policy(run: ProgramRun) -> None:
+    members = {r.inputs["node"]: r for r in run.of_type("pulumi-python:dynamic/talos:ClusterMember")}
+
+    assert sorted(members) == sorted(NODES)
+    for node, member in members.items():
+        assert run.of_type(BOOTSTRAP)[0].urn in member.dependencies
+        assert run.named(f"{node}-config").urn in member.dependencies  # removed before its server is let go
+        assert member.inputs["policy"] == {"drain": True, "reset": "config", "reboot": True}
+        assert member.secret_outputs == ["kubeconfig", "secretsYaml"]
+        assert len(member.inputs["controlPlanes"]) == 3
+
+
+def test_bootstrap_never_allows_a_new_etcd_unless_the_stack_says_so(run: ProgramRun) -> None:
+    assert run.of_type(BOOTSTRAP)[0].inputs["allowNewEtcd"] is False
+    allowed = run_program("lab", config={**stack_config("lab"), "talos-hetzner:allowNewEtcd": "true"})
+    assert allowed.of_type(BOOTSTRAP)[0].inputs["allowNewEtcd"] is True

@@ -30,7 +30,9 @@ def test_rate_limits_locked_zones_and_a_slow_boot_are_waited_out(project: Engine
 def test_a_rescue_that_never_comes_up_fails_the_up_naming_the_node_and_the_fix(
     project: EngineProject, lab: Lab
 ) -> None:
-    edit_stack(project, lambda values: values["timeouts"].update(rescue=2, resetAttempts=1))
+    # configure: a worker whose install finished before cp-2 failed waits for a control plane's trustd that no
+    # run starts; the up ends only when that in-flight step does
+    edit_stack(project, lambda values: values["timeouts"].update(rescue=2, resetAttempts=1, configure=20))
     lab.faults.arm(Fault.RESCUE_NOT_COMING_UP, times=None, target="robot-2100002")
 
     up = project.pulumi("up", "--yes", "--skip-preview", check=False)
@@ -40,7 +42,7 @@ def test_a_rescue_that_never_comes_up_fails_the_up_naming_the_node_and_the_fix(
     assert "cp-2: the rescue system did not come up on robot server 2100002 after 1 reset(s)" in shown
     assert "fix: check the server in the Hetzner console" in shown
     lab.faults.clear()
-    edit_stack(project, lambda values: values["timeouts"].update(rescue=120, resetAttempts=3))
+    edit_stack(project, lambda values: values["timeouts"].update(rescue=120, resetAttempts=3, configure=600))
     project.pulumi("up", "--yes", "--skip-preview")  # the fault gone, the next run converges
     assert planned(project) == {}
 

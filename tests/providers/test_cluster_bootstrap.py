@@ -5,7 +5,6 @@ with the official client, the one-shot diff, and what must never leak."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from lab.talos import testing as lab_talos
 from lab.talos.node import TalosNode
 from lab.talos.testing import NodeFactory
 from providers.cluster_bootstrap import ClusterBootstrapProvider
@@ -23,10 +21,7 @@ from talos.documents import dump_documents
 from talos.patches import load_patches
 from talos.secrets import SecretsBundle
 from talos.talosconfig import TalosConfig
-from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver, provider_server
-
-talos_network = lab_talos.talos_network  # fixtures: standalone lab Talos nodes
-talos_nodes = lab_talos.talos_nodes
+from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver
 
 TYPE = "pulumi-python:dynamic/talos:ClusterBootstrap"
 NO_CNI = "cluster:\n    network:\n        cni:\n            name: none\n    proxy:\n        disabled: true\n"
@@ -37,6 +32,7 @@ class LabCluster:
     bundle: SecretsBundle
     nodes: dict[str, TalosNode]
     roles: dict[str, Role]
+    endpoint: str
 
     def members(self) -> list[dict[str, str]]:
         return [{"name": name, "address": node.address, "role": self.roles[name]} for name, node in self.nodes.items()]
@@ -47,24 +43,27 @@ def start_cluster(talos_nodes: NodeFactory, layout: dict[str, Role], cni_patch: 
     bundle = SecretsBundle.generate()
     addresses = {name: talos_nodes.address() for name in layout}
     first = next(addresses[name] for name, role in layout.items() if role == "controlplane")
-    options = ClusterOptions(cluster_name="lab", endpoint=f"https://{first}:6443")
-    nodes = {}
+    cluster = LabCluster(bundle, {}, {}, f"https://{first}:6443")
     for name, role in layout.items():
-        hostname = f'apiVersion: v1alpha1\nkind: HostnameConfig\nauto: "off"\nhostname: {name}\n'
-        documents = generate_config(options, bundle, role, load_patches([cni_patch, hostname]))
-        nodes[name] = talos_nodes.start(address=addresses[name], config=dump_documents(documents), wait=False)
-    return LabCluster(bundle, nodes, dict(layout))
+        add_node(talos_nodes, cluster, name, role, address=addresses[name], cni_patch=cni_patch)
+    return cluster
+
+
+def add_node(
+    talos_nodes: NodeFactory, cluster: LabCluster, name: str, role: Role, *, address: str = "", cni_patch: str = NO_CNI
+) -> TalosNode:
+    """One more node of the cluster (hostname = name), booted with its config."""
+    options = ClusterOptions(cluster_name="lab", endpoint=cluster.endpoint)
+    hostname = f'apiVersion: v1alpha1\nkind: HostnameConfig\nauto: "off"\nhostname: {name}\n'
+    documents = generate_config(options, cluster.bundle, role, load_patches([cni_patch, hostname]))
+    node = talos_nodes.start(address=address or talos_nodes.address(), config=dump_documents(documents), wait=False)
+    cluster.nodes[name], cluster.roles[name] = node, role
+    return node
 
 
 @pytest.fixture
 def lab_cluster(talos_nodes: NodeFactory) -> LabCluster:
     return start_cluster(talos_nodes, {"cp-1": "controlplane", "cp-2": "controlplane", "worker-1": "worker"})
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ProviderServer]:
-    with provider_server(tmp_path / "provider.log", {}) as started:
-        yield started
 
 
 @pytest.fixture
@@ -111,7 +110,8 @@ def test_create_bootstraps_once_and_hands_out_working_configs(
     with TalosClient(context.endpoints[1], context) as talos:
         assert len(talos.etcd_members()) == 2
     log = server.stderr()
-    assert "lab: bootstrapping etcd on cp-1" in log and "lab: etcd bootstrapped on cp-1" in log
+    assert "lab: surveying etcd on cp-1, cp-2 before bootstrapping cp-1" in log
+    assert "lab: bootstrapped: etcd bootstrapped on cp-1" in log and out["etcd"] == "bootstrapped on cp-1"
     assert "lab: Kubernetes nodes registered: reached" in log
 
 
@@ -142,21 +142,24 @@ def test_cni_other_than_none_waits_for_ready_nodes_and_says_so(
 def test_a_node_that_never_comes_up_is_named_at_the_deadline(
     resource: ResourceDriver, lab_cluster: LabCluster, talos_nodes: NodeFactory
 ) -> None:
-    members = [*lab_cluster.members(), {"name": "worker-9", "address": talos_nodes.address(), "role": "worker"}]
+    absent = talos_nodes.address()
+    members = [*lab_cluster.members(), {"name": "worker-9", "address": absent, "role": "worker"}]
 
     with pytest.raises(ProviderCallError) as raised:
         resource.up(inputs(lab_cluster, nodes=members, timeout=3))
 
-    assert "gave up waiting for Talos nodes healthy" in raised.value.details and "worker-9" in raised.value.details
+    assert "cluster healthy after" in raised.value.details
+    assert f"(last: {absent}:50000: Connection refused)" in raised.value.details
 
 
 def test_check_names_bad_inputs(resource: ResourceDriver, lab_cluster: LabCluster) -> None:
     workers_only = [{"name": "w", "address": "127.0.0.1", "role": "worker"}]
 
-    checked, _ = resource.preview(inputs(lab_cluster, clusterName="", nodes=workers_only, timeout=0))
+    bad = inputs(lab_cluster, clusterName="", nodes=workers_only, timeout=0, allowNewEtcd="yes")
+    checked, _ = resource.preview(bad)
     unknown, _ = resource.preview(inputs(lab_cluster, secretsYaml=UNKNOWN, nodes=UNKNOWN))
 
-    assert [name for name, _ in checked.failures] == ["clusterName", "nodes", "timeout"]
+    assert [name for name, _ in checked.failures] == ["clusterName", "nodes", "timeout", "allowNewEtcd"]
     assert "no control plane to bootstrap" in dict(checked.failures)["nodes"]
     assert unknown.failures == []
 

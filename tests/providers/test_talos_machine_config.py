@@ -5,13 +5,10 @@ each apply mode, and what must never leak."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.talos import testing as lab_talos
 from lab.talos.node import TalosNode
 from lab.talos.testing import NodeFactory
 from providers.talos_machine_config import TalosMachineConfigProvider
@@ -19,10 +16,7 @@ from talos.api.client import TalosClient
 from talos.compare import MASK, configs_equal
 from talos.secrets import SecretsBundle
 from talos.talosconfig import TalosContext, issue_admin_certificate
-from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver, provider_server
-
-talos_network = lab_talos.talos_network  # fixtures: standalone lab Talos nodes
-talos_nodes = lab_talos.talos_nodes
+from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver
 
 TYPE = "pulumi-python:dynamic/talos:TalosMachineConfig"
 VERSION = "v1.13.9"
@@ -30,17 +24,6 @@ CLUSTER_PATCH = "cluster:\n    network:\n        cni:\n            name: none\n 
 LABEL_PATCH = "machine:\n    nodeLabels:\n        tier: gold\n"
 ENV_PATCH = "machine:\n    env:\n        HTTP_PROXY: http://proxy.example:3128\n"
 """machine.env is not applied in place: Talos needs a reboot for it."""
-
-
-@pytest.fixture(scope="module")
-def bundle() -> SecretsBundle:
-    return SecretsBundle.generate()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ProviderServer]:
-    with provider_server(tmp_path / "provider.log", {}) as started:
-        yield started
 
 
 @pytest.fixture
@@ -304,7 +287,10 @@ def test_update_of_settings_only_touches_nothing(
     assert step.outputs["timeout"] == 30
 
 
-def test_delete_and_refresh_touch_nothing(configured: ResourceDriver, node: TalosNode) -> None:
+def test_delete_and_refresh_of_a_node_that_is_gone_touch_nothing(
+    configured: ResourceDriver, node: TalosNode, bundle: SecretsBundle
+) -> None:
+    configured.up(inputs(node, bundle, LABEL_PATCH, timeout=1))  # settings only: bounds the read's patience
     before = dict(configured.outputs)
     node.close()
 

@@ -6,35 +6,18 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab.talos import testing as lab_talos
 from lab.talos.testing import NodeFactory
 from providers.talos_upgrade import TalosUpgradeProvider
 from talos.api.client import TalosClient
 from talos.secrets import SecretsBundle
-from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver, provider_server
+from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver
 from tests.talos.test_upgrade import LabCluster, start_cluster
 
-talos_network = lab_talos.talos_network  # fixtures: standalone lab Talos nodes
-talos_nodes = lab_talos.talos_nodes
-
 TYPE = "pulumi-python:dynamic/talos:TalosUpgrade"
-
-
-@pytest.fixture(scope="module")
-def bundle() -> SecretsBundle:
-    return SecretsBundle.generate()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ProviderServer]:
-    with provider_server(tmp_path / "provider.log", {}) as started:
-        yield started
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ def test_discovery_documents_parse_in_the_official_models(running_api: RunningAp
 
 def test_unserved_resource_is_a_not_found_status(running_api: RunningApi, tmp_path: Path) -> None:
     with official_client(running_api.kubeconfig, tmp_path) as api_client, pytest.raises(client.ApiException) as raised:
-        client.CoreV1Api(api_client).list_namespaced_pod("default")
+        client.CoreV1Api(api_client).list_namespaced_config_map("default")
     body = json.loads(raised.value.body)
     assert (raised.value.status, body["kind"], body["reason"]) == (404, "Status", "NotFound")
 

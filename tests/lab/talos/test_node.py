@@ -92,9 +92,8 @@ def test_etcd_leave_cluster_and_remove_member(talos_nodes: NodeFactory, cluster:
         client.etcd_leave_cluster()
     assert second.etcd_state is EtcdState.NONE and not second.storage.etcd_data()
     with TalosClient(first.address, cluster.admin) as client:
-        [member] = client.etcd_members()
-        client.etcd_remove_member(member.id)
-        assert not first.fabric.etcd(first.etcd_cluster_id()).members
+        assert [member.hostname for member in client.etcd_members()] == [first.hostname]
+    # removing members by ID, and etcd's refusals: tests/lab/talos/test_etcd_membership.py
 
 
 def test_selector_picks_the_install_disk(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:

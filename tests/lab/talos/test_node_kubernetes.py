@@ -79,7 +79,8 @@ def test_reset_stops_the_api(talos_nodes: NodeFactory, cluster: ClusterMaterial)
     node = bootstrapped_control_plane(talos_nodes, cluster)
 
     with TalosClient(node.address, cluster.admin) as talos:
-        talos.reset(graceful=True, reboot=True, wipe_labels=["STATE", "EPHEMERAL"])
+        # not graceful: etcd refuses to let its only member leave, so a graceful reset fails there (TFP #216)
+        talos.reset(graceful=False, reboot=True, wipe_labels=["STATE", "EPHEMERAL"])
     node.wait_for(lambda n: n.boots == 2 and n.maintenance)
 
     assert node.kubernetes is None and not port_open(node.address, 6443)

@@ -9,12 +9,15 @@ from lab.talos.testing import ClusterMaterial, NodeFactory
 from talos.api.client import TalosClient
 from talos.api.errors import TlsIdentityError
 from talos.api.waiting import (
+    BootstrapRefusedError,
+    bootstrap_once,
     bootstrap_when_ready,
     wait_for_configured,
     wait_for_maintenance,
     wait_healthy,
     wait_ready_to_bootstrap,
 )
+from talos.bootstrap_marker import MARKER_KEY, BootstrapMarker
 
 
 def test_wait_for_configured_spans_the_reboot_and_reports_progress(
@@ -74,3 +77,49 @@ def test_cluster_healthy_once_every_control_plane_joined(talos_nodes: NodeFactor
     wait_healthy([first.address, second.address], [worker.address], cluster.admin, Deadline.after(10))
     with TalosClient(second.address, cluster.admin) as client:
         assert len(client.etcd_members()) == 2
+
+
+def test_bootstrap_once_bootstraps_the_first_then_adopts_wherever_etcd_runs(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    first = talos_nodes.start(config=cluster.controlplane)
+    second = talos_nodes.start(config=cluster.controlplane)
+    planes = {"a": first.address, "b": second.address}
+    cluster_id = cluster.secrets.cluster_id
+
+    done = bootstrap_once(planes, cluster.admin, Deadline.after(10), cluster_id=cluster_id)
+    second.wait_for(lambda n: n.etcd_state.value == "healthy")
+    again = bootstrap_once(
+        {"b": second.address, "a": first.address}, cluster.admin, Deadline.after(10), cluster_id=cluster_id
+    )
+
+    assert (done.outcome, done.etcd) == ("bootstrapped", "bootstrapped on a")
+    assert (again.outcome, again.etcd) == ("adopted", "found running on b, a (2 member(s))")
+    assert first.fabric.bootstrap_calls(first.etcd_cluster_id()) == 1
+
+
+def test_bootstrap_once_waits_for_every_control_plane_and_names_the_missing(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    first = talos_nodes.start(config=cluster.controlplane)
+    unconfigured = talos_nodes.start()
+    planes = {"a": first.address, "b": unconfigured.address}
+    with pytest.raises(WaitTimeout, match=r"etcd survey .*last: b: .*maintenance"):
+        bootstrap_once(planes, cluster.admin, Deadline.after(0.5), cluster_id=cluster.secrets.cluster_id)
+    assert first.fabric.bootstrap_calls(first.etcd_cluster_id()) == 0
+
+
+def test_bootstrap_once_refuses_when_only_the_marker_is_left(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    node = talos_nodes.start(config=cluster.controlplane)
+    marker = BootstrapMarker.new(cluster.secrets.cluster_id, "a")
+    with TalosClient(node.address, cluster.admin) as client:
+        client.meta_write(MARKER_KEY, marker.encode())
+    with pytest.raises(BootstrapRefusedError, match=r"a carry this cluster's bootstrap marker .* no control plane"):
+        bootstrap_once({"a": node.address}, cluster.admin, Deadline.after(10), cluster_id=cluster.secrets.cluster_id)
+    other = BootstrapMarker.new("another cluster", "x")
+    with TalosClient(node.address, cluster.admin) as client:
+        client.meta_write(MARKER_KEY, other.encode())
+    done = bootstrap_once({"a": node.address}, cluster.admin, Deadline.after(10), cluster_id=cluster.secrets.cluster_id)
+    assert done.outcome == "bootstrapped"

@@ -395,3 +395,41 @@ class EtcdMemberStatus(_message.Message):
     member_id: int
     storage_version: str
     def __init__(self, protocol_version: _Optional[str] = ..., db_size: _Optional[int] = ..., db_size_in_use: _Optional[int] = ..., leader: _Optional[int] = ..., raft_index: _Optional[int] = ..., raft_term: _Optional[int] = ..., raft_applied_index: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ..., is_learner: _Optional[bool] = ..., member_id: _Optional[int] = ..., storage_version: _Optional[str] = ...) -> None: ...
+
+class MetaWriteRequest(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: int
+    value: bytes
+    def __init__(self, key: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class MetaWrite(_message.Message):
+    __slots__ = ("metadata",)
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    metadata: _common_pb2.Metadata
+    def __init__(self, metadata: _Optional[_Union[_common_pb2.Metadata, _Mapping]] = ...) -> None: ...
+
+class MetaWriteResponse(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[MetaWrite]
+    def __init__(self, messages: _Optional[_Iterable[_Union[MetaWrite, _Mapping]]] = ...) -> None: ...
+
+class MetaDeleteRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: int
+    def __init__(self, key: _Optional[int] = ...) -> None: ...
+
+class MetaDelete(_message.Message):
+    __slots__ = ("metadata",)
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    metadata: _common_pb2.Metadata
+    def __init__(self, metadata: _Optional[_Union[_common_pb2.Metadata, _Mapping]] = ...) -> None: ...
+
+class MetaDeleteResponse(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[MetaDelete]
+    def __init__(self, messages: _Optional[_Iterable[_Union[MetaDelete, _Mapping]]] = ...) -> None: ...

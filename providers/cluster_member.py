@@ -1,0 +1,225 @@
+"""ClusterMember: a node's membership of the bootstrapped cluster; deleting it takes the node out of the cluster safely.
+
+The program creates one per node after ClusterBootstrap. `create` checks, quickly, that the node is a member (it
+answers with the cluster's mTLS; a control plane is in etcd's member list) and records its etcd member ID and its
+Kubernetes Node name. `delete` — what `pulumi up` runs when the node is removed from the stack config — runs
+talos.removal.remove_node per `policy`: refuse to remove the last control plane or to break etcd's quorum, cordon and
+drain (with a kubeconfig), leave etcd, reset, delete the Node object. A delete sees only the state, so every input
+it needs is kept there, secrets as secret outputs (`secretsYaml`, `kubeconfig`).
+
+No change is ever a replace: a replace would delete this resource, which resets the node. A changed `address` (the
+server got a new IP) or `role`/`node` is an update that re-reads the membership (read-only); policy and settings
+changes are updates that touch nothing, and they take effect for the delete that follows (`pulumi up` first, then
+remove the node: a changed policy must be in the state before the delete runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+from common.waiting import Deadline
+from providers.inputs import address_list_problems, changed, endpoint_problem, has_unknown, timeout_problems
+from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
+from talos.errors import TalosError
+from talos.kube_drain import KubeCluster
+from talos.removal import (
+    ROLES,
+    ClusterNode,
+    Membership,
+    RemovalPolicy,
+    RemovalTimeouts,
+    confirm_member,
+    remove_node,
+)
+
+DEFAULT_TIMEOUTS = {"confirm": 300.0, "removal": 1200.0, "drain": 300.0, "gone": 60.0}
+"""Seconds: create's membership check; the whole removal; its drain; no answer for this long means the node is gone."""
+TALOS_PORT = 50000
+IDENTITY = ("node", "address", "role", "talosPort")
+"""Which node this is: a change re-reads its membership (never a replace: that would reset the node)."""
+OUTPUTS = ("etcdMemberId", "kubernetesNode")
+SECRET_OUTPUTS = ["secretsYaml", "kubeconfig"]
+
+
+@dataclass
+class ClusterMemberArgs:
+    """Inputs of one node's ClusterMember; every field may be a Pulumi Output."""
+
+    node: str
+    """The node's name in progress lines and errors."""
+    address: pulumi.Input[str]
+    """The node's address; its Talos API answers at `address:talos_port`."""
+    role: pulumi.Input[str]
+    """`controlplane` or `worker`."""
+    secrets_yaml: pulumi.Input[str]
+    """The cluster's secrets bundle (talosctl `secrets.yaml`); a secret."""
+    control_planes: pulumi.Input[list[str]]
+    """The cluster's control-plane addresses: etcd is read and changed through them."""
+    kubeconfig: pulumi.Input[str] | None = None
+    """An admin kubeconfig (ClusterBootstrap's output); without it, no drain and no Node deletion. A secret."""
+    policy: pulumi.Input[dict[str, Any]] | None = None
+    """`{drain: true, reset: "none" | "config" | "system-disk" (default "config"), reboot: true}`."""
+    talos_port: pulumi.Input[int] = TALOS_PORT
+    timeouts: pulumi.Input[dict[str, float]] | None = None
+    """`{confirm?, removal?, drain?, gone?}` in seconds; see DEFAULT_TIMEOUTS."""
+
+    def to_props(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "address": self.address,
+            "role": self.role,
+            "secretsYaml": self.secrets_yaml,
+            "kubeconfig": self.kubeconfig,
+            "controlPlanes": self.control_planes,
+            "policy": self.policy,
+            "talosPort": self.talos_port,
+            "timeouts": self.timeouts,
+        }
+
+
+class ClusterMember(Resource, module="talos", name="ClusterMember"):
+    """One node's membership of the cluster; its deletion removes the node from the cluster per `policy`."""
+
+    policy: pulumi.Output[dict[str, Any]]
+    etcdMemberId: pulumi.Output[str | None]
+    kubernetesNode: pulumi.Output[str | None]
+
+    def __init__(self, name: str, args: ClusterMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
+        super().__init__(ClusterMemberProvider(), name, {**args.to_props(), **dict.fromkeys(OUTPUTS)}, opts)
+
+
+class ClusterMemberProvider(ResourceProvider):
+    """check/diff pure and offline; create/update read the membership; delete removes the node. No per-call state."""
+
+    serialize_as_secret_always = False  # nothing secret is captured: bundle and kubeconfig arrive as inputs
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [CheckFailure(name, reason) for name, reason in check_inputs(news)]
+        policy = news.get("policy")
+        if not failures and not has_unknown(policy):
+            news = {**news, "policy": RemovalPolicy.from_dict(policy).to_dict()}  # the state holds the whole policy
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = [key for key in news if key != "__provider" and key not in OUTPUTS]
+        return DiffResult(changes=any(changed(olds.get(key), news.get(key)) for key in keys), replaces=[])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(f"{props['node']}@{props['address']}", {**props, **membership_outputs(props)})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if not any(changed(olds.get(key), news.get(key)) for key in IDENTITY):
+            return UpdateResult({**news, **{key: olds.get(key) for key in OUTPUTS}})
+        return UpdateResult({**news, **membership_outputs(news)})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        """Take the node out of the cluster per the policy in the state (talos.removal)."""
+        timeouts = _timeouts(props)
+        recorded = props.get("etcdMemberId")
+        try:
+            remove_node(
+                cluster_node(props),
+                admin_context(load_bundle(props["secretsYaml"])),
+                RemovalPolicy.from_dict(props.get("policy")),
+                membership=Membership(int(recorded) if recorded else None, props.get("kubernetesNode") or None),
+                kubeconfig=props.get("kubeconfig") or None,
+                timeouts=RemovalTimeouts(timeouts["removal"], timeouts["drain"], timeouts["gone"]),
+                progress=stderr_progress(str(props["node"])),
+            )
+        except TalosError as err:
+            raise RuntimeError(str(err)) from None
+
+
+# --- check: pure and offline ------------------------------------------------------------------------------------
+
+
+def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason naming the node and the fix) for every bad input; unknown values are not judged."""
+    node = str(news.get("node") or "node")
+    known = {key: value for key, value in news.items() if not has_unknown(value)}
+    problems: list[tuple[str, str]] = []
+    for key, what in (("node", "the node's name"), ("address", "the node's address")):
+        if key in known and not _text(known[key]):
+            problems.append((key, f"is required: {what}"))
+    if _text(known.get("address")) and (reason := endpoint_problem(known["address"])):
+        problems.append(("address", reason))
+    if "role" in known and known["role"] not in ROLES:
+        problems.append(("role", f"{known['role']!r} is not one of {', '.join(ROLES)}"))
+    if "secretsYaml" in known:
+        try:
+            load_bundle(known["secretsYaml"])
+        except TalosError as err:
+            problems.append(("secretsYaml", str(err)))
+    if known.get("kubeconfig"):
+        try:
+            KubeCluster.from_kubeconfig(str(known["kubeconfig"]))
+        except TalosError as err:
+            problems.append(("kubeconfig", str(err)))
+    purpose = "etcd is read and changed through them"
+    problems += [("controlPlanes", reason) for reason in address_list_problems(news.get("controlPlanes"), purpose)]
+    if "policy" in known:
+        try:
+            RemovalPolicy.from_dict(known["policy"])
+        except TalosError as err:
+            problems.append(("policy", str(err)))
+    port = known.get("talosPort")
+    if port is not None and not (_number(port) and float(port).is_integer() and 0 < port < 65536):
+        problems.append(("talosPort", f"{port!r} is not a port number (1-65535)"))
+    problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), list(DEFAULT_TIMEOUTS))]
+    return [(key, f"{node}: {reason}") for key, reason in problems]
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- create, update, delete: talk to the cluster ----------------------------------------------------------------
+
+
+def cluster_node(props: dict[str, Any]) -> ClusterNode:
+    """The node and its cluster's control planes as Talos API endpoints (`talosPort` where no port is given)."""
+    port = int(props.get("talosPort") or TALOS_PORT)
+    return ClusterNode(
+        node=str(props["node"]),
+        endpoint=_with_port(str(props["address"]), port),
+        role=props["role"],
+        control_planes=tuple(_with_port(str(address), port) for address in props["controlPlanes"]),
+    )
+
+
+def membership_outputs(props: dict[str, Any]) -> dict[str, Any]:
+    """Check the node is a member and record how (`etcdMemberId` as a decimal string: uint64 does not fit a float)."""
+    try:
+        membership = confirm_member(
+            cluster_node(props),
+            admin_context(load_bundle(props["secretsYaml"])),
+            Deadline.after(_timeouts(props)["confirm"]),
+            kubeconfig=props.get("kubeconfig") or None,
+            progress=stderr_progress(str(props["node"])),
+        )
+    except TalosError as err:
+        raise RuntimeError(str(err)) from None
+    member_id = membership.etcd_member_id
+    return {"etcdMemberId": None if member_id is None else str(member_id), "kubernetesNode": membership.kubernetes_node}
+
+
+def _timeouts(props: dict[str, Any]) -> dict[str, float]:
+    given = {key: float(value) for key, value in (props.get("timeouts") or {}).items() if value is not None}
+    return {**DEFAULT_TIMEOUTS, **given}
+
+
+def _with_port(address: str, port: int) -> str:
+    """`host:port` unless the address names its port already."""
+    text = address.strip()
+    if text.startswith("[") or (text.count(":") == 1):
+        return text
+    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"

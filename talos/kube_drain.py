@@ -1,0 +1,216 @@
+"""Take a node out of Kubernetes the way `kubectl drain` + `kubectl delete node` do, with an admin kubeconfig.
+
+- cordon: PATCH the Node's `spec.unschedulable` (strategic merge patch), so nothing new lands on it;
+- drain: evict (policy/v1 Eviction, the subresource that honours PodDisruptionBudgets) every pod bound to the node
+  (field selector `spec.nodeName`) except DaemonSet-owned and mirror (static) pods, as `kubectl drain
+  --ignore-daemonsets --delete-emptydir-data --force` does; 429 means a disruption budget forbids it now, so it is
+  retried until the drain deadline; then wait until the evicted pods are gone;
+- delete: DELETE the Node object; a Node already gone counts as done.
+
+Each request goes to the kubeconfig's server and, when that does not answer (it may be the very node being removed),
+to the other control planes' `:6443` in turn: Talos' API server certificates name every control-plane address.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from common.waiting import Backoff, Deadline, NotYet, Progress, WaitTimeout, no_progress, wait_until
+from talos.api.tls import load_certificate_chain
+from talos.api.transport import split_endpoint
+from talos.errors import TalosError
+from talos.kubeapi import KubeApi
+
+API_PORT = 6443
+REQUEST_TIMEOUT = 10.0
+DRAIN_POLL = Backoff(first=0.05, factor=1.5, cap=2.0)
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
+
+
+class KubeError(TalosError):
+    """A Kubernetes API call failed or a drain did not finish; the message names the node and the fix."""
+
+
+@dataclass(frozen=True)
+class KubeResponse:
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    """A cluster's Kubernetes API: the kubeconfig's credentials, tried at each of `servers` in order."""
+
+    credentials: KubeApi
+    servers: tuple[str, ...]
+
+    @classmethod
+    def from_kubeconfig(cls, text: str, *, control_planes: Sequence[str] = ()) -> KubeCluster:
+        """The kubeconfig's server first, then `https://<host>:6443` of each control plane (`host[:port]` entries)."""
+        try:
+            credentials = KubeApi.from_kubeconfig(text)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+            raise KubeError(
+                f"the kubeconfig has no cluster server or client certificate ({type(err).__name__}) "
+                "(fix: pass the kubeconfig ClusterBootstrap outputs)"
+            ) from None
+        servers = [credentials.server]
+        for endpoint in control_planes:
+            host = split_endpoint(endpoint)[0]
+            server = f"https://[{host}]:{API_PORT}" if ":" in host else f"https://{host}:{API_PORT}"
+            if server not in servers:
+                servers.append(server)
+        return cls(credentials, tuple(servers))
+
+    def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> KubeResponse:
+        """One call, answered by the first server that answers at all; KubeError when none does."""
+        failures = []
+        for server in self.servers:
+            try:
+                return _send(self.credentials, server, method, path, body, content_type)
+            except _NETWORK_ERRORS as err:
+                failures.append(f"{server}: {err or type(err).__name__}")
+        raise KubeError(f"{method} {path}: no Kubernetes API server answered ({'; '.join(failures)})")
+
+
+def find_node(kube: KubeCluster, address: str, names: Sequence[str] = ()) -> str | None:
+    """The name of the Node with `address` among its status addresses, else one named like `names`; None if none."""
+    host = split_endpoint(address)[0]
+    items = _ok(kube.request("GET", "/api/v1/nodes"), "listing nodes")["items"]
+    for item in items:
+        addresses = ((item.get("status") or {}).get("addresses")) or []
+        if any(entry.get("address") == host for entry in addresses):
+            return str(item["metadata"]["name"])
+    wanted = set(names)
+    return next((str(item["metadata"]["name"]) for item in items if item["metadata"]["name"] in wanted), None)
+
+
+def cordon(kube: KubeCluster, name: str) -> bool:
+    """Mark the Node unschedulable; False when there is no such Node."""
+    patch = {"spec": {"unschedulable": True}}
+    response = kube.request("PATCH", f"/api/v1/nodes/{quote(name)}", patch, content_type=STRATEGIC_MERGE)
+    if response.status == 404:
+        return False
+    _ok(response, f"cordoning node {name}")
+    return True
+
+
+def pods_to_evict(kube: KubeCluster, name: str) -> list[dict[str, Any]]:
+    """Pods bound to the node that a drain evicts: all but DaemonSet-owned and mirror pods."""
+    selector = quote(f"spec.nodeName={name}")
+    pods = _ok(kube.request("GET", f"/api/v1/pods?fieldSelector={selector}"), f"listing pods on {name}")["items"]
+    return [pod for pod in pods if not _daemon_set_owned(pod) and not _mirror(pod)]
+
+
+def evict(kube: KubeCluster, pod: dict[str, Any]) -> str | None:
+    """Ask to evict the pod; None when accepted (or the pod is gone), else why not yet (a disruption budget)."""
+    metadata = pod["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
+    path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}/eviction"
+    response = kube.request("POST", path, eviction)
+    if response.status in (200, 201, 404):
+        return None
+    if response.status == 429:
+        details = response.body.get("details") if isinstance(response.body, dict) else None
+        causes = [str(cause.get("message")) for cause in (details or {}).get("causes") or [] if cause.get("message")]
+        return f"{namespace}/{name}: {' '.join([_message(response), *causes])}"
+    _ok(response, f"evicting {namespace}/{name}")
+    return None
+
+
+def drain(kube: KubeCluster, name: str, deadline: Deadline, *, progress: Progress = no_progress) -> int:
+    """Evict the node's pods and wait until they are gone; returns how many were evicted. KubeError at the deadline."""
+    asked: set[str] = set()
+
+    def drained() -> bool:
+        pods = pods_to_evict(kube, name)
+        if not pods:
+            return True
+        blocked = []
+        for pod in pods:
+            uid = pod["metadata"].get("uid") or pod["metadata"]["name"]
+            if uid in asked:
+                continue
+            refusal = evict(kube, pod)
+            if refusal is None:
+                asked.add(uid)
+            else:
+                blocked.append(refusal)
+        names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods)
+        raise NotYet(f"{len(pods)} pod(s) left ({names})" + (f"; blocked: {'; '.join(blocked)}" if blocked else ""))
+
+    try:
+        wait_until(drained, deadline, what=f"node {name} drained", backoff=DRAIN_POLL, progress=progress)
+    except WaitTimeout as err:
+        raise KubeError(
+            f"drain of node {name} did not finish: {err} (fix: let the disruption budgets named allow it, or raise "
+            "timeouts.drain, or set policy.drain to false to skip draining)"
+        ) from None
+    return len(asked)
+
+
+def delete_node(kube: KubeCluster, name: str) -> bool:
+    """Delete the Node object; False when it was gone already."""
+    response = kube.request("DELETE", f"/api/v1/nodes/{quote(name)}")
+    if response.status == 404:
+        return False
+    _ok(response, f"deleting node {name}")
+    return True
+
+
+def _daemon_set_owned(pod: dict[str, Any]) -> bool:
+    owners = pod["metadata"].get("ownerReferences") or []
+    return any(owner.get("kind") == "DaemonSet" and owner.get("controller") for owner in owners)
+
+
+def _mirror(pod: dict[str, Any]) -> bool:
+    return MIRROR_ANNOTATION in (pod["metadata"].get("annotations") or {})
+
+
+def _ok(response: KubeResponse, what: str) -> Any:
+    if response.status >= 300:
+        raise KubeError(f"{what}: HTTP {response.status}: {_message(response)}")
+    return response.body
+
+
+def _message(response: KubeResponse) -> str:
+    body = response.body
+    return str(body.get("message") or body) if isinstance(body, dict) else str(body)[:200]
+
+
+def _send(api: KubeApi, server: str, method: str, path: str, body: Any, content_type: str) -> KubeResponse:
+    """One HTTPS request with the kubeconfig's CA and client certificate; the socket is closed on every outcome."""
+    context = ssl.create_default_context(cadata=api.ca.decode())
+    load_certificate_chain(context, api.crt, api.key)
+    url = urlsplit(server)
+    host, port = url.hostname or "", url.port or 443
+    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    payload = None if body is None else json.dumps(body).encode()
+    headers = {"Accept": "application/json"}
+    if payload is not None:
+        headers["Content-Type"] = content_type
+    with context.wrap_socket(socket.socket(family, kind, proto), server_hostname=host) as tls:
+        tls.settimeout(REQUEST_TIMEOUT)
+        tls.connect(address)
+        connection = http.client.HTTPSConnection(host, port, context=context, timeout=REQUEST_TIMEOUT)
+        connection.sock = tls
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        raw = response.read()
+    try:
+        document = json.loads(raw) if raw else None
+    except ValueError:
+        document = raw.decode(errors="replace")
+    return KubeResponse(response.status, document)

@@ -1,0 +1,54 @@
+"""Removing a control plane from three on the running lab cluster through the real engine: preview plans the
+deletions, `up` drains the node, takes it out of etcd, resets its config (the server stays, in maintenance mode),
+deletes its Kubernetes Node and drops its DNS values; etcd keeps two members, nothing is bootstrapped again."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from kubernetes import client as kube
+from kubernetes import config as kube_config
+
+from lab.services import Lab
+from lab.testing import requires_root
+from tests.e2e.conftest import edit_stack, planned
+from tests.e2e.test_lab_changes import resolve
+from tests.engine.conftest import EngineProject
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
+
+
+def kubernetes_nodes(kubeconfig: str) -> list[str]:
+    configuration = kube.Configuration()
+    kube_config.load_kube_config_from_dict(yaml.safe_load(kubeconfig), client_configuration=configuration)
+    with kube.ApiClient(configuration) as api:
+        return sorted(node.metadata.name for node in kube.CoreV1Api(api).list_node().items)
+
+
+def etcd_members(lab: Lab, address: str) -> list[str]:
+    node = lab.talos.fabric.node_at(address)
+    assert node is not None
+    return sorted(node.fabric.etcd(node.etcd_cluster_id()).members)
+
+
+def test_removing_a_control_plane_from_three_leaves_a_healthy_two_member_etcd(project: EngineProject, lab: Lab) -> None:
+    project.pulumi("up", "--yes", "--skip-preview")
+    before = project.outputs()
+    assert etcd_members(lab, before["nodes"]["cp-1"]) == ["cp-1", "cp-2", "cp-3"]
+
+    edit_stack(project, lambda values: values.update(nodes=[n for n in values["nodes"] if n["name"] != "cp-2"]))
+    steps = planned(project)
+    assert steps["lab-cp-2-member"] == "delete" and steps["cp-2-config"] == "delete" and steps["cp-2-api"] == "delete"
+    assert steps.get("lab-bootstrap") != "replace" and not any(op == "replace" for op in steps.values())
+
+    shown = project.pulumi("up", "--yes", "--skip-preview").stdout
+
+    after = project.outputs()
+    assert after["kubeconfig"] == before["kubeconfig"]  # the bootstrap was kept
+    assert etcd_members(lab, after["nodes"]["cp-1"]) == etcd_members(lab, after["nodes"]["cp-3"]) == ["cp-1", "cp-3"]
+    removed = lab.talos.fabric.node_at(before["nodes"]["cp-2"])
+    assert removed is not None and removed.maintenance  # reset to maintenance mode, the server kept
+    assert sorted(resolve(lab, "api")) == sorted(after["nodes"][cp] for cp in ("cp-1", "cp-3"))
+    assert resolve(lab, "cp-2") == []
+    assert "cp-2" not in kubernetes_nodes(after["kubeconfig"])
+    assert "cp-2" in shown and planned(project) == {}

@@ -1,0 +1,164 @@
+"""ClusterMember through the SDK's dynamic-provider gRPC server, against clusters of standalone lab Talos nodes: check
+(offline, the whole policy kept in the state), create recording the membership, diffs that never replace, and delete
+taking a control plane out of three — or refusing the last one — with nothing secret leaking."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+
+from lab.talos.stages import Stage
+from lab.talos.testing import NodeFactory
+from providers.cluster_member import ClusterMemberProvider
+from talos.api.client import TalosClient
+from talos.secrets import SecretsBundle
+from tests.providers.harness import UNKNOWN, ProviderCallError, ProviderServer, ResourceDriver
+from tests.talos.test_upgrade import LabCluster, start_cluster
+
+TYPE = "pulumi-python:dynamic/talos:ClusterMember"
+FAST = {"gone": 0.3, "removal": 20, "confirm": 10}
+
+
+@pytest.fixture
+def resource(server: ProviderServer) -> ResourceDriver:
+    return ResourceDriver(server, ClusterMemberProvider(), "cp-2-member", TYPE)
+
+
+@pytest.fixture
+def three(talos_nodes: NodeFactory, bundle: SecretsBundle) -> LabCluster:
+    return start_cluster(talos_nodes, bundle, "v1.13.9", control_planes=3)
+
+
+def inputs(cluster: LabCluster, bundle: SecretsBundle, number: int = 1, **overrides: Any) -> dict[str, Any]:
+    """The ClusterMember of control plane `number` (0-based)."""
+    base = {
+        "node": f"cp-{number + 1}",
+        "address": cluster.control_planes[number].address,
+        "role": "controlplane",
+        "secretsYaml": bundle.to_yaml(),
+        "controlPlanes": cluster.endpoints,
+        "policy": {"reset": "config"},
+        "timeouts": FAST,
+    }
+    return {**base, **overrides}
+
+
+def test_check_keeps_the_whole_policy_and_names_each_bad_input(resource: ResourceDriver, bundle: SecretsBundle) -> None:
+    good_inputs = {**inputs_without_nodes(bundle), "policy": {"drain": False}}
+    good, _ = resource.preview(good_inputs)
+    bad, _ = resource.preview(
+        {
+            **inputs_without_nodes(bundle),
+            "address": "",
+            "role": "master",
+            "controlPlanes": [],
+            "policy": {"reset": "all"},
+            "talosPort": 0,
+            "timeouts": {"later": 1},
+            "kubeconfig": "clusters: []",
+        }
+    )
+    unknown, _ = resource.preview({**inputs_without_nodes(bundle), "secretsYaml": UNKNOWN, "policy": UNKNOWN})
+
+    assert good.failures == [] and good.inputs["policy"] == {"drain": False, "reset": "config", "reboot": True}
+    names = ["address", "role", "kubeconfig", "controlPlanes", "policy", "talosPort", "timeouts"]
+    assert [name for name, _ in bad.failures] == names
+    assert all(reason.startswith("cp-2: ") for _, reason in bad.failures)
+    assert "is not one of none, config, system-disk" in dict(bad.failures)["policy"]
+    assert unknown.failures == []
+
+
+def inputs_without_nodes(bundle: SecretsBundle) -> dict[str, Any]:
+    return {
+        "node": "cp-2",
+        "address": "127.0.0.1",
+        "role": "controlplane",
+        "secretsYaml": bundle.to_yaml(),
+        "controlPlanes": ["127.0.0.1"],
+    }
+
+
+def test_create_records_the_etcd_member_and_the_kubernetes_node(
+    resource: ResourceDriver, three: LabCluster, bundle: SecretsBundle
+) -> None:
+    node = three.control_planes[1]
+    with TalosClient(node.address, three.admin) as client:
+        member_id = client.etcd_status().member_id
+        kubeconfig = client.kubeconfig()
+
+    step = resource.up(inputs(three, bundle, kubeconfig=kubeconfig))
+
+    assert step.op == "create"
+    assert (step.outputs["etcdMemberId"], step.outputs["kubernetesNode"]) == (str(member_id), node.hostname)
+
+
+def test_create_refuses_a_node_that_is_not_a_member(
+    resource: ResourceDriver, three: LabCluster, bundle: SecretsBundle, talos_nodes: NodeFactory
+) -> None:
+    stranger = talos_nodes.start()  # maintenance mode: never configured for this cluster
+
+    with pytest.raises(ProviderCallError, match="cp-2: checking membership: "):
+        resource.up(inputs(three, bundle, address=stranger.address, timeouts={**FAST, "confirm": 0.5}))
+
+
+def test_no_change_replaces_and_settings_touch_no_node(
+    resource: ResourceDriver, three: LabCluster, bundle: SecretsBundle
+) -> None:
+    created = resource.up(inputs(three, bundle)).outputs
+
+    _, moved = resource.preview(inputs(three, bundle, address=three.control_planes[2].address, role="worker"))
+    three.control_planes[1].close()  # any call to the node would now fail
+    step = resource.up(inputs(three, bundle, policy={"reset": "none", "drain": False}))
+
+    assert moved is not None and (moved.changes, moved.replaces) == ("some", [])
+    assert step.op == "update" and step.outputs["policy"] == {"drain": False, "reset": "none", "reboot": True}
+    assert step.outputs["etcdMemberId"] == created["etcdMemberId"]
+
+
+def test_delete_takes_a_control_plane_out_of_three(
+    resource: ResourceDriver, server: ProviderServer, three: LabCluster, bundle: SecretsBundle
+) -> None:
+    first, second, third = three.control_planes
+    resource.up(inputs(three, bundle))
+
+    resource.destroy()
+
+    with TalosClient(first.address, three.admin) as client:
+        assert sorted(m.hostname for m in client.etcd_members()) == sorted([first.hostname, third.hostname])
+    assert second.stage is Stage.MAINTENANCE
+    assert "cp-2: removed: left etcd, reset (config) (" in server.stderr()
+
+
+def test_delete_of_the_last_control_plane_is_refused(
+    resource: ResourceDriver, talos_nodes: NodeFactory, bundle: SecretsBundle
+) -> None:
+    cluster = start_cluster(talos_nodes, bundle, "v1.13.9", control_planes=1)
+    resource.up(inputs(cluster, bundle, 0))
+
+    with pytest.raises(ProviderCallError) as raised:
+        resource.destroy()
+
+    assert "cp-1: quorum check: it is the cluster's last control plane (fix: " in raised.value.details
+    assert cluster.control_planes[0].ready()
+
+
+def test_secrets_never_in_blob_logs_or_errors(
+    resource: ResourceDriver, server: ProviderServer, three: LabCluster, bundle: SecretsBundle
+) -> None:
+    with TalosClient(three.control_planes[0].address, three.admin) as client:
+        kubeconfig = client.kubeconfig()
+    resource.up(inputs(three, bundle, kubeconfig=kubeconfig))
+    three.control_planes[2].power_off()
+    with pytest.raises(ProviderCallError) as raised:
+        resource.destroy()  # refused: the quorum would break
+    secrets = re.findall(r"(?:key|secret|token|bootstraptoken): (\S+)", bundle.to_yaml())
+    secrets += re.findall(r"client-key-data: (\S+)", kubeconfig)
+    outputs = {key: value for key, value in resource.outputs.items() if key not in ("secretsYaml", "kubeconfig")}
+
+    texts = [base64.b64decode(resource.blob).decode("latin-1"), server.stderr(), raised.value.details, str(outputs)]
+
+    assert len(secrets) > 5 and "quorum check" in raised.value.details
+    assert not [secret for secret in secrets for text in texts if secret in text]
