@@ -9,7 +9,13 @@ import pytest
 from pulumi._utils import ContextProperty
 from pulumi.runtime import config, settings
 
+from tests.conformance.summary import write_summary
+
 pytest_plugins = ["lab.testing"]  # one lab per test session, shared by every directory
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write_summary(terminalreporter)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ from typing import Literal
 
 import pytest
 
-from tests.conformance.conftest import summarize, summary_table
 from tests.conformance.differences import DIFFERENCES
+from tests.conformance.summary import summarize, summary_table
 
 DOCS = Path(__file__).parents[2] / "docs" / "conformance.md"
 
