@@ -6,14 +6,16 @@
 up: a lab of its own with the delays of `python -m lab` (real-world durations x --scale); the project's lab stack
 as it is (five nodes), then the same stack cut down to cp-1, each from bare servers in a fresh backend, wall time of
 `pulumi up` (goal: ratio <= 1.3). preview: the provider side of `pulumi preview` of a 50-node stack with nothing to
-change, i.e. Check and Diff of every dynamic resource (per node: RescueInstall, TalosMachineConfig, two DnsRecords;
-once: ClusterSecrets, ClusterBootstrap) through the SDK's provider server, with every API the providers know (Robot,
-Cloud, each node's Talos API) pointed at listeners that count connections (goal: under 1 s, no connection).
+change, i.e. Check and Diff of every dynamic resource (per node: RescueInstall, TalosMachineConfig, one or two
+DnsRecords, TalosUpgrade, ClusterMember; once: ClusterSecrets, ClusterBootstrap, KubernetesUpgrade) through the
+SDK's provider server, with every API the providers know (Robot, Cloud, each node's Talos API) pointed at listeners
+that count connections (goal: under 1 s, no connection).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import socket
 import tempfile
 import threading
@@ -21,13 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from lab.delays import Delays
 from lab.services import Lab, LabSpec
 from providers.cluster_bootstrap import ClusterBootstrapProvider
+from providers.cluster_member import ClusterMemberProvider
 from providers.cluster_secrets import ClusterSecretsProvider
 from providers.dns_record import DnsRecordProvider
+from providers.kubernetes_upgrade import KubernetesUpgradeProvider
 from providers.rescue_install import RescueInstallProvider
 from providers.talos_machine_config import Applied, TalosMachineConfigProvider, outputs, render
+from providers.talos_upgrade import TalosUpgradeProvider
 from talos.secrets import SecretsBundle
 from tests.e2e.conftest import RESCUE_KEY, edit_stack, lab_stack
 from tests.providers.harness import ProviderServer, ResourceDriver, provider_server
@@ -127,6 +134,7 @@ def bench_preview() -> None:
 def _deployed(server: ProviderServer, bundle: SecretsBundle, talos: list[tuple[str, int]]) -> list[Any]:
     """Each resource with the state a finished `pulumi up` leaves (outputs made offline), and its inputs."""
     secrets_yaml = bundle.to_yaml()
+    kubeconfig = _kubeconfig(bundle)
     cluster = {"clusterName": "bench", "endpoint": "https://api.bench.example:6443", "talosVersion": "v1.13.9"}
     resources: list[tuple[ResourceDriver, dict[str, Any]]] = []
     members = []
@@ -163,6 +171,23 @@ def _deployed(server: ProviderServer, bundle: SecretsBundle, talos: list[tuple[s
             dns = {"zone": "bench.example", "name": record, "type": "A", "values": [address], "ttl": 60}
             dns["owner"] = f"pulumi bench/{name}-{record}"
             resources.append(_settled(server, DnsRecordProvider(), f"{name}-{record}", "hetzner:DnsRecord", dns))
+    control_planes = [member["address"] for member in members if member["role"] == "controlplane"]
+    for member in members:
+        name = member["name"]
+        upgrade = {"node": name, "address": member["address"], "secretsYaml": secrets_yaml, "cni": "none"}
+        upgrade.update(talosVersion="v1.13.9", controlPlanes=control_planes)
+        ran = {"version": "v1.13.9", "outcome": "already on target"}
+        upgraded = _settled(server, TalosUpgradeProvider(), f"{name}-upgrade", "talos:TalosUpgrade", upgrade, ran)
+        resources.append(upgraded)
+        joined = {**member, "secretsYaml": secrets_yaml, "kubeconfig": kubeconfig, "controlPlanes": control_planes}
+        joined["policy"] = {"drain": True, "reset": "config", "reboot": True}
+        resources.append(_settled(server, ClusterMemberProvider(), f"{name}-member", "talos:ClusterMember", joined))
+    kubernetes = {"clusterName": "bench", "nodes": members, "secretsYaml": secrets_yaml, "kubeconfig": kubeconfig}
+    kubernetes.update(kubernetesVersion="1.36.3", cni="none")
+    rolled = {"version": "v1.36.3", "outcome": "already on target"}
+    resources.append(
+        _settled(server, KubernetesUpgradeProvider(), "bench-kubernetes", "talos:KubernetesUpgrade", kubernetes, rolled)
+    )
     bootstrap = {"clusterName": "bench", "secretsYaml": secrets_yaml, "nodes": members, "cni": "none", "trigger": "1"}
     done = {"outcome": "bootstrapped", "talosconfig": "(kept)", "kubeconfig": "(kept)"}
     resources.append(
@@ -171,6 +196,17 @@ def _deployed(server: ProviderServer, bundle: SecretsBundle, talos: list[tuple[s
     secrets = {"talosVersion": "v1.13.9"}
     resources.append(_settled(server, ClusterSecretsProvider(), "bench-secrets", "talos:ClusterSecrets", secrets))
     return resources
+
+
+def _kubeconfig(bundle: SecretsBundle) -> str:
+    """Stands in for the bootstrap's kubeconfig output (the Kubernetes CA as server and client): a no-change preview
+    only checks its shape and never connects."""
+    pem = {name: base64.b64encode(value).decode() for name, value in (("crt", bundle.k8s.crt), ("key", bundle.k8s.key))}
+    cluster = {"server": "https://api.bench.example:6443", "certificate-authority-data": pem["crt"]}
+    user = {"client-certificate-data": pem["crt"], "client-key-data": pem["key"]}
+    document = {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "bench", "cluster": cluster}]}
+    document["users"] = [{"name": "admin", "user": user}]
+    return yaml.safe_dump(document)
 
 
 def _settled(

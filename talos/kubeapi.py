@@ -4,6 +4,7 @@ certificate (Talos hands out a kubeconfig with embedded certificate data), answe
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json
 import socket
@@ -30,15 +31,7 @@ class KubeApi:
 
     @classmethod
     def from_kubeconfig(cls, text: str) -> KubeApi:
-        document = yaml.safe_load(text)
-        cluster = document["clusters"][0]["cluster"]
-        user = document["users"][0]["user"]
-        return cls(
-            server=cluster["server"],
-            ca=base64.b64decode(cluster["certificate-authority-data"]),
-            crt=base64.b64decode(user["client-certificate-data"]),
-            key=base64.b64decode(user["client-key-data"]),
-        )
+        return _from_kubeconfig(text)
 
     def get(self, path: str) -> Any:
         """GET `path` (with its query); HTTPException for any status but 200.
@@ -72,3 +65,17 @@ def condition_true(item: dict[str, Any], kind: str) -> bool:
     """Whether an object's status carries condition `kind` with status True (a Node's or a Pod's `Ready`)."""
     conditions = (item.get("status") or {}).get("conditions") or []
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+@functools.lru_cache(maxsize=8)
+def _from_kubeconfig(text: str) -> KubeApi:
+    """Parsed once per kubeconfig: every resource of a preview checks the same one."""
+    document = yaml.safe_load(text)
+    cluster = document["clusters"][0]["cluster"]
+    user = document["users"][0]["user"]
+    return KubeApi(
+        server=cluster["server"],
+        ca=base64.b64decode(cluster["certificate-authority-data"]),
+        crt=base64.b64decode(user["client-certificate-data"]),
+        key=base64.b64decode(user["client-key-data"]),
+    )
