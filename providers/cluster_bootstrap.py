@@ -38,6 +38,7 @@ from pulumi.dynamic import (
 
 from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
 from providers.inputs import changed, has_unknown
+from providers.registration import secret_outputs, with_outputs
 from providers.talos_machine_config import load_bundle, stderr_progress
 from talos.api.client import TalosClient
 from talos.api.errors import (
@@ -117,8 +118,8 @@ class ClusterBootstrap(Resource, module="talos", name="ClusterBootstrap"):
     kubernetesVersion: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
-        super().__init__(ClusterBootstrapProvider(), name, {**args.to_props(), **dict.fromkeys(OUTPUTS)}, opts)
+        props = with_outputs(args.to_props(), OUTPUTS)
+        super().__init__(ClusterBootstrapProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 
 class ClusterBootstrapProvider(ResourceProvider):

@@ -23,6 +23,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from common.waiting import Deadline
 from providers.inputs import address_list_problems, changed, endpoint_problem, has_unknown, timeout_problems
+from providers.registration import secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.errors import TalosError
 from talos.kube_drain import KubeCluster
@@ -89,8 +90,8 @@ class ClusterMember(Resource, module="talos", name="ClusterMember"):
     kubernetesNode: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ClusterMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
-        super().__init__(ClusterMemberProvider(), name, {**args.to_props(), **dict.fromkeys(OUTPUTS)}, opts)
+        props = with_outputs(args.to_props(), OUTPUTS)
+        super().__init__(ClusterMemberProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 
 class ClusterMemberProvider(ResourceProvider):

@@ -26,6 +26,7 @@ from pulumi.dynamic import (
     ResourceProvider,
 )
 
+from providers.registration import secret_outputs
 from talos.errors import TalosError
 from talos.secrets import SecretsBundle
 from talos.versions import contract_for
@@ -54,8 +55,7 @@ class ClusterSecrets(Resource, module="talos", name="ClusterSecrets"):
     """`generated` or `imported`."""
 
     def __init__(self, name: str, args: ClusterSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=["secretsYaml"]), opts)
-        super().__init__(ClusterSecretsProvider(), name, args.to_props(), opts)
+        super().__init__(ClusterSecretsProvider(), name, args.to_props(), secret_outputs(["secretsYaml"], opts))
 
 
 class ClusterSecretsProvider(ResourceProvider):

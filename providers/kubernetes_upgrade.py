@@ -32,6 +32,7 @@ from pulumi.dynamic import (
 from common.waiting import Deadline
 from providers.cluster_bootstrap import check_inputs as bootstrap_problems
 from providers.inputs import changed, has_unknown, timeout_problems
+from providers.registration import secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle
 from talos.errors import TalosError
 from talos.kubeapi import KUBE_API_ERRORS, KubeApi
@@ -89,8 +90,8 @@ class KubernetesUpgrade(Resource, module="talos", name="KubernetesUpgrade"):
     outcome: pulumi.Output[str]
 
     def __init__(self, name: str, args: KubernetesUpgradeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
-        super().__init__(KubernetesUpgradeProvider(), name, {**args.to_props(), **dict.fromkeys(OUTPUTS)}, opts)
+        props = with_outputs(args.to_props(), OUTPUTS)
+        super().__init__(KubernetesUpgradeProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 
 class KubernetesUpgradeProvider(ResourceProvider):

@@ -63,6 +63,7 @@ from pulumi.output import Unknown
 
 from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
 from providers.inputs import changed, has_unknown, is_unknown
+from providers.registration import secret_outputs, with_outputs
 from talos.api.client import TalosClient
 from talos.api.domain import ApplyMode
 from talos.api.errors import (
@@ -178,9 +179,8 @@ class TalosMachineConfig(Resource, module="talos", name="TalosMachineConfig"):
     talosVersion: pulumi.Output[str]
 
     def __init__(self, name: str, args: TalosMachineConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
-        props = {**args.to_props(), "configRedacted": None, **dict.fromkeys(OUTPUTS)}
-        super().__init__(TalosMachineConfigProvider(), name, props, opts)
+        props = with_outputs({**args.to_props(), "configRedacted": None}, OUTPUTS)
+        super().__init__(TalosMachineConfigProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 
 class TalosMachineConfigProvider(ResourceProvider):
