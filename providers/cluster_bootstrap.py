@@ -38,7 +38,7 @@ from pulumi.dynamic import (
 
 from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
 from providers.inputs import changed, has_unknown
-from providers.registration import secret_outputs, with_outputs
+from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import load_bundle, stderr_progress
 from talos.api.client import TalosClient
 from talos.api.errors import (
@@ -95,18 +95,6 @@ class ClusterBootstrapArgs:
     cluster was bootstrapped and its etcd data is gone. Prefer recovering etcd from a snapshot (`talosctl
     bootstrap --recover-from`); set it only for the one run that starts over, then remove it."""
 
-    def to_props(self) -> dict[str, Any]:
-        return {
-            "clusterName": self.cluster_name,
-            "secretsYaml": self.secrets_yaml,
-            "nodes": self.nodes,
-            "cni": self.cni,
-            "trigger": self.trigger,
-            "talosPort": self.talos_port,
-            "timeout": self.timeout,
-            "allowNewEtcd": self.allow_new_etcd,
-        }
-
 
 class ClusterBootstrap(Resource, module="talos", name="ClusterBootstrap"):
     """The cluster bootstrapped once; `talosconfig` and `kubeconfig` are secret outputs."""
@@ -118,7 +106,7 @@ class ClusterBootstrap(Resource, module="talos", name="ClusterBootstrap"):
     kubernetesVersion: pulumi.Output[str]
 
     def __init__(self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = with_outputs(args.to_props(), OUTPUTS)
+        props = with_outputs(camel_props(args), OUTPUTS)
         super().__init__(ClusterBootstrapProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 

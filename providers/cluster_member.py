@@ -23,7 +23,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from common.waiting import Deadline
 from providers.inputs import address_list_problems, changed, endpoint_problem, has_unknown, timeout_problems
-from providers.registration import secret_outputs, with_outputs
+from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.errors import TalosError
 from talos.kube_drain import KubeCluster
@@ -68,19 +68,6 @@ class ClusterMemberArgs:
     timeouts: pulumi.Input[dict[str, float]] | None = None
     """`{confirm?, removal?, drain?, gone?}` in seconds; see DEFAULT_TIMEOUTS."""
 
-    def to_props(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "address": self.address,
-            "role": self.role,
-            "secretsYaml": self.secrets_yaml,
-            "kubeconfig": self.kubeconfig,
-            "controlPlanes": self.control_planes,
-            "policy": self.policy,
-            "talosPort": self.talos_port,
-            "timeouts": self.timeouts,
-        }
-
 
 class ClusterMember(Resource, module="talos", name="ClusterMember"):
     """One node's membership of the cluster; its deletion removes the node from the cluster per `policy`."""
@@ -90,7 +77,7 @@ class ClusterMember(Resource, module="talos", name="ClusterMember"):
     kubernetesNode: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ClusterMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = with_outputs(args.to_props(), OUTPUTS)
+        props = with_outputs(camel_props(args), OUTPUTS)
         super().__init__(ClusterMemberProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 

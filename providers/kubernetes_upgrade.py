@@ -32,7 +32,7 @@ from pulumi.dynamic import (
 from common.waiting import Deadline
 from providers.cluster_bootstrap import check_inputs as bootstrap_problems
 from providers.inputs import changed, has_unknown, timeout_problems
-from providers.registration import secret_outputs, with_outputs
+from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle
 from talos.errors import TalosError
 from talos.kubeapi import KUBE_API_ERRORS, KubeApi
@@ -71,17 +71,6 @@ class KubernetesUpgradeArgs:
     timeouts: pulumi.Input[dict[str, float]] | None = None
     """`{upgrade?, step?, health?}` in seconds; see DEFAULT_TIMEOUTS."""
 
-    def to_props(self) -> dict[str, Any]:
-        return {
-            "clusterName": self.cluster_name,
-            "nodes": self.nodes,
-            "secretsYaml": self.secrets_yaml,
-            "kubeconfig": self.kubeconfig,
-            "kubernetesVersion": self.kubernetes_version,
-            "cni": self.cni,
-            "timeouts": self.timeouts,
-        }
-
 
 class KubernetesUpgrade(Resource, module="talos", name="KubernetesUpgrade"):
     """The cluster on the stack's Kubernetes version; `version` is what kube-apiserver reports."""
@@ -90,7 +79,7 @@ class KubernetesUpgrade(Resource, module="talos", name="KubernetesUpgrade"):
     outcome: pulumi.Output[str]
 
     def __init__(self, name: str, args: KubernetesUpgradeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = with_outputs(args.to_props(), OUTPUTS)
+        props = with_outputs(camel_props(args), OUTPUTS)
         super().__init__(KubernetesUpgradeProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 

@@ -63,7 +63,7 @@ from pulumi.output import Unknown
 
 from common.waiting import Deadline, NotYet, Progress, format_elapsed, wait_until
 from providers.inputs import changed, has_unknown, is_unknown
-from providers.registration import secret_outputs, with_outputs
+from providers.registration import camel_props, secret_outputs, with_outputs
 from talos.api.client import TalosClient
 from talos.api.domain import ApplyMode
 from talos.api.errors import (
@@ -152,22 +152,6 @@ class TalosMachineConfigArgs:
     talos_port: pulumi.Input[int] = 50000
     timeout: pulumi.Input[float] = DEFAULT_TIMEOUT
 
-    def to_props(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "role": self.role,
-            "address": self.address,
-            "talosPort": self.talos_port,
-            "cluster": self.cluster,
-            "secretsYaml": self.secrets_yaml,
-            "patches": self.patches,
-            "installDisk": self.install_disk,
-            "installDiskSelector": self.install_disk_selector,
-            "machine": self.machine,
-            "applyMode": self.apply_mode,
-            "timeout": self.timeout,
-        }
-
 
 class TalosMachineConfig(Resource, module="talos", name="TalosMachineConfig"):
     """One node's machine config, applied over the Talos API; `machineConfig` is a secret output."""
@@ -179,7 +163,7 @@ class TalosMachineConfig(Resource, module="talos", name="TalosMachineConfig"):
     talosVersion: pulumi.Output[str]
 
     def __init__(self, name: str, args: TalosMachineConfigArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = with_outputs({**args.to_props(), "configRedacted": None}, OUTPUTS)
+        props = with_outputs({**camel_props(args), "configRedacted": None}, OUTPUTS)
         super().__init__(TalosMachineConfigProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 

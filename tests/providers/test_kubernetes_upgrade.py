@@ -10,6 +10,7 @@ import pytest
 
 from lab.talos.testing import NodeFactory
 from providers.kubernetes_upgrade import SECRET_OUTPUTS, KubernetesUpgradeArgs, KubernetesUpgradeProvider
+from providers.registration import camel_props
 from talos.secrets import SecretsBundle
 from tests.providers.harness import UNKNOWN, ProviderServer, ResourceDriver
 from tests.talos.test_kubernetes_upgrade import LabCluster, start_cluster
@@ -125,5 +126,5 @@ def test_refresh_reads_the_live_version_and_drift_rolls_back(
 def test_secrets_are_secret_outputs_and_never_in_the_args_repr() -> None:
     args = KubernetesUpgradeArgs("lab", [], "BUNDLE-TEXT", "KUBECONFIG-TEXT", "1.35.4")
 
-    assert set(SECRET_OUTPUTS) == {"secretsYaml", "kubeconfig"} and set(SECRET_OUTPUTS) <= set(args.to_props())
+    assert set(SECRET_OUTPUTS) == {"secretsYaml", "kubeconfig"} and set(SECRET_OUTPUTS) <= set(camel_props(args))
     assert "BUNDLE-TEXT" not in repr(args) and "KUBECONFIG-TEXT" not in repr(args)
