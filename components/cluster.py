@@ -116,6 +116,7 @@ class TalosCluster(pulumi.ComponentResource):
                     installer_image=stack.installer,
                     control_planes=control_planes,  # type: ignore[arg-type]
                     cni=stack.cni,
+                    kubeconfig=self.bootstrap.kubeconfig,
                     timeouts=timeouts or None,
                 ),
                 pulumi.ResourceOptions(

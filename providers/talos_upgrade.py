@@ -9,7 +9,9 @@ changed version or image, or a running version that `pulumi refresh` found off t
 (never a replace); other changes are updates that touch no node. `create` makes sure the
 node runs the target (a fresh install already does: a fast no-op); `update` upgrades only when the target changed or
 the node drifted, and a re-run after a failure skips every node already on the target. `read` reports the node's live
-version (unreachable: the state is kept). `delete` touches nothing. `secretsYaml` is a secret output.
+version (unreachable: the state is kept). `delete` touches nothing. With a `kubeconfig`, each upgrade cordons and
+drains the Kubernetes node before the reboot and uncordons it after (talos.upgrade). `secretsYaml` and `kubeconfig`
+are secret outputs.
 """
 
 from __future__ import annotations
@@ -31,22 +33,24 @@ from pulumi.dynamic import (
 
 from common.waiting import Deadline
 from providers.inputs import changed, has_unknown, timeout_problems
+from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.api.client import TalosClient
 from talos.api.transport import split_endpoint
 from talos.errors import TalosError
+from talos.kube_drain import KubeCluster
 from talos.upgrade import InstallerImage, running_image, upgrade_node
 from talos.versions import contract_for, installer_image
 
-DEFAULT_TIMEOUTS = {"upgrade": 1800.0, "health": 600.0}
-"""Seconds: a whole node's upgrade (install, reboot, both gates), and each health gate within it."""
+DEFAULT_TIMEOUTS = {"upgrade": 1800.0, "health": 600.0, "drain": 300.0}
+"""Seconds: a whole node's upgrade (install, reboot, both gates), each health gate and the drain within it."""
 READ_TIMEOUT = 10.0
 TARGET = ("talosVersion", "installerImage")
 """What the node must run: a change upgrades it."""
-SETTINGS = ("node", "address", "endpoint", "secretsYaml", "controlPlanes", "cni", "timeouts")
+SETTINGS = ("node", "address", "endpoint", "secretsYaml", "kubeconfig", "controlPlanes", "cni", "timeouts")
 """How to reach the node and judge the cluster: a change updates the state without touching the node."""
 OUTPUTS = ("version", "outcome")
-SECRET_OUTPUTS = ["secretsYaml"]
+SECRET_OUTPUTS = ["secretsYaml", "kubeconfig"]
 
 
 @dataclass
@@ -70,20 +74,10 @@ class TalosUpgradeArgs:
     cni: pulumi.Input[str] = "none"
     """The cluster's CNI; with `none`, Talos' nodeReady condition stays unmet and the health gates accept that."""
     timeouts: pulumi.Input[dict[str, float]] | None = None
-    """`{upgrade?, health?}` in seconds; see DEFAULT_TIMEOUTS."""
-
-    def to_props(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "address": self.address,
-            "endpoint": self.endpoint,
-            "secretsYaml": self.secrets_yaml,
-            "talosVersion": self.talos_version,
-            "installerImage": self.installer_image,
-            "controlPlanes": self.control_planes,
-            "cni": self.cni,
-            "timeouts": self.timeouts,
-        }
+    """`{upgrade?, health?, drain?}` in seconds; see DEFAULT_TIMEOUTS."""
+    kubeconfig: pulumi.Input[str] | None = None
+    """An admin kubeconfig (ClusterBootstrap's output): the node is drained before its reboot; without it, it is
+    not. A secret."""
 
 
 class TalosUpgrade(Resource, module="talos", name="TalosUpgrade"):
@@ -94,8 +88,8 @@ class TalosUpgrade(Resource, module="talos", name="TalosUpgrade"):
     outcome: pulumi.Output[str]
 
     def __init__(self, name: str, args: TalosUpgradeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS), opts)
-        super().__init__(TalosUpgradeProvider(), name, {**args.to_props(), **dict.fromkeys(OUTPUTS)}, opts)
+        props = with_outputs(camel_props(args), OUTPUTS)
+        super().__init__(TalosUpgradeProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 
 class TalosUpgradeProvider(ResourceProvider):
@@ -157,6 +151,11 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append(("secretsYaml", str(err)))
     problems += _target_problems(news)
     problems += [("controlPlanes", reason) for reason in _control_plane_problems(news.get("controlPlanes"))]
+    if known.get("kubeconfig"):
+        try:
+            KubeCluster.from_kubeconfig(str(known["kubeconfig"]))
+        except TalosError as err:
+            problems.append(("kubeconfig", str(err)))
     if known.get("cni") is not None and not _text(known["cni"]):
         problems.append(("cni", f"{known['cni']!r} must name the cluster's CNI, or be 'none'"))
     problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), tuple(DEFAULT_TIMEOUTS))]
@@ -246,6 +245,7 @@ class Plan:
     cni_installed: bool
     timeout: float
     health_timeout: float
+    drain_timeout: float
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Plan:
@@ -258,6 +258,7 @@ class Plan:
             cni_installed=str(props.get("cni") or "none") != "none",
             timeout=float(timeouts["upgrade"]),
             health_timeout=float(timeouts["health"]),
+            drain_timeout=float(timeouts["drain"]),
         )
 
 
@@ -273,6 +274,8 @@ def converge(plan: Plan, props: dict[str, Any]) -> dict[str, Any]:
             deadline=Deadline.after(plan.timeout),
             health_timeout=plan.health_timeout,
             cni_installed=plan.cni_installed,
+            kubeconfig=props.get("kubeconfig") or None,
+            drain_timeout=plan.drain_timeout,
             progress=stderr_progress(plan.node),
         )
     except TalosError as err:

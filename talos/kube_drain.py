@@ -5,7 +5,11 @@
   (field selector `spec.nodeName`) except DaemonSet-owned and mirror (static) pods, as `kubectl drain
   --ignore-daemonsets --delete-emptydir-data --force` does; 429 means a disruption budget forbids it now, so it is
   retried until the drain deadline; then wait until the evicted pods are gone;
-- delete: DELETE the Node object; a Node already gone counts as done.
+- delete: DELETE the Node object; a Node already gone counts as done;
+- cordon for / uncordon for an operation that brings the node back (an upgrade): the cordon carries the annotation
+  CORDONED_BY naming the operation, and only a cordon so marked is undone, so a re-run after an interruption
+  uncordons what an earlier run cordoned while a node someone else cordoned stays cordoned (`kubectl drain` keeps no
+  such record; tools that reboot nodes, such as kured, remember the prior state the same way).
 
 Each request goes to the kubeconfig's server and, when that does not answer (it may be the very node being removed),
 to the other control planes' `:6443` in turn: Talos' API server certificates name every control-plane address.
@@ -33,11 +37,17 @@ REQUEST_TIMEOUT = 10.0
 DRAIN_POLL = Backoff(first=0.05, factor=1.5, cap=2.0)
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+CORDONED_BY = "talos-hetzner/cordoned-by"
+"""Node annotation set with a cordon this project will undo; its value names the operation (e.g. `upgrade`)."""
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
 
 
 class KubeError(TalosError):
     """A Kubernetes API call failed or a drain did not finish; the message names the node and the fix."""
+
+
+class KubeUnreachableError(KubeError):
+    """No Kubernetes API server answered at all (not one that answered with an error)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class KubeCluster:
                 return _send(self.credentials, server, method, path, body, content_type)
             except _NETWORK_ERRORS as err:
                 failures.append(f"{server}: {err or type(err).__name__}")
-        raise KubeError(f"{method} {path}: no Kubernetes API server answered ({'; '.join(failures)})")
+        raise KubeUnreachableError(f"{method} {path}: no Kubernetes API server answered ({'; '.join(failures)})")
 
 
 def find_node(kube: KubeCluster, address: str, names: Sequence[str] = ()) -> str | None:
@@ -98,12 +108,40 @@ def find_node(kube: KubeCluster, address: str, names: Sequence[str] = ()) -> str
 
 def cordon(kube: KubeCluster, name: str) -> bool:
     """Mark the Node unschedulable; False when there is no such Node."""
-    patch = {"spec": {"unschedulable": True}}
-    response = kube.request("PATCH", f"/api/v1/nodes/{quote(name)}", patch, content_type=STRATEGIC_MERGE)
-    if response.status == 404:
+    return _patch_node(kube, name, {"spec": {"unschedulable": True}}, "cordoning")
+
+
+def cordon_for(kube: KubeCluster, name: str, operation: str) -> bool | None:
+    """Cordon the Node for `operation`, marked with CORDONED_BY, unless someone else cordoned it already.
+
+    True: the cordon is the operation's (now, or left by an earlier run); False: another's, left as it is (not
+    marked); None: there is no such Node.
+    """
+    node = get_node(kube, name)
+    if node is None:
+        return None
+    if _unschedulable(node) and _cordoned_by(node) != operation:
         return False
-    _ok(response, f"cordoning node {name}")
-    return True
+    patch = {"metadata": {"annotations": {CORDONED_BY: operation}}, "spec": {"unschedulable": True}}
+    return _patch_node(kube, name, patch, "cordoning") or None
+
+
+def uncordon_for(kube: KubeCluster, name: str, operation: str) -> bool:
+    """Undo the cordon `operation` set (schedulable again, marker removed); False, untouched, when the Node is
+    gone or its cordon is not marked as the operation's."""
+    node = get_node(kube, name)
+    if node is None or _cordoned_by(node) != operation:
+        return False
+    patch = {"metadata": {"annotations": {CORDONED_BY: None}}, "spec": {"unschedulable": False}}
+    return _patch_node(kube, name, patch, "uncordoning")
+
+
+def get_node(kube: KubeCluster, name: str) -> dict[str, Any] | None:
+    """The Node object; None when there is none."""
+    response = kube.request("GET", f"/api/v1/nodes/{quote(name)}")
+    if response.status == 404:
+        return None
+    return dict(_ok(response, f"reading node {name}"))
 
 
 def pods_to_evict(kube: KubeCluster, name: str) -> list[dict[str, Any]]:
@@ -130,8 +168,18 @@ def evict(kube: KubeCluster, pod: dict[str, Any]) -> str | None:
     return None
 
 
-def drain(kube: KubeCluster, name: str, deadline: Deadline, *, progress: Progress = no_progress) -> int:
-    """Evict the node's pods and wait until they are gone; returns how many were evicted. KubeError at the deadline."""
+def drain(
+    kube: KubeCluster,
+    name: str,
+    deadline: Deadline,
+    *,
+    fix: str = "raise timeouts.drain, or set policy.drain to false to skip draining",
+    progress: Progress = no_progress,
+) -> int:
+    """Evict the node's pods and wait until they are gone; returns how many were evicted.
+
+    KubeError at the deadline, naming the pods left and the budgets blocking them; `fix` completes its advice.
+    """
     asked: set[str] = set()
 
     def drained() -> bool:
@@ -155,8 +203,7 @@ def drain(kube: KubeCluster, name: str, deadline: Deadline, *, progress: Progres
         wait_until(drained, deadline, what=f"node {name} drained", backoff=DRAIN_POLL, progress=progress)
     except WaitTimeout as err:
         raise KubeError(
-            f"drain of node {name} did not finish: {err} (fix: let the disruption budgets named allow it, or raise "
-            "timeouts.drain, or set policy.drain to false to skip draining)"
+            f"drain of node {name} did not finish: {err} (fix: let the disruption budgets named allow it, or {fix})"
         ) from None
     return len(asked)
 
@@ -168,6 +215,23 @@ def delete_node(kube: KubeCluster, name: str) -> bool:
         return False
     _ok(response, f"deleting node {name}")
     return True
+
+
+def _patch_node(kube: KubeCluster, name: str, patch: dict[str, Any], what: str) -> bool:
+    """A strategic merge patch of the Node; False when there is no such Node."""
+    response = kube.request("PATCH", f"/api/v1/nodes/{quote(name)}", patch, content_type=STRATEGIC_MERGE)
+    if response.status == 404:
+        return False
+    _ok(response, f"{what} node {name}")
+    return True
+
+
+def _unschedulable(node: dict[str, Any]) -> bool:
+    return bool((node.get("spec") or {}).get("unschedulable"))
+
+
+def _cordoned_by(node: dict[str, Any]) -> str | None:
+    return ((node.get("metadata") or {}).get("annotations") or {}).get(CORDONED_BY)
 
 
 def _daemon_set_owned(pod: dict[str, Any]) -> bool:

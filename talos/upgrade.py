@@ -9,10 +9,15 @@
 3. Upgrade through the API `talosctl upgrade` picks for the node's version (cmd/talosctl/cmd/talos/upgrade.go,
    v1.13): on nodes newer than v1.13.0-alpha.2, ImageService/Pull of the installer into the system containerd,
    LifecycleService/Upgrade (runs the installer, streams its output), then MachineService/Reboot; on older nodes
-   MachineService/Upgrade, which installs and reboots by itself. (talosctl also drains the Kubernetes node
-   first; this flow works with Talos credentials only and does not.)
+   MachineService/Upgrade, which installs and reboots by itself.
+   With a kubeconfig, the Kubernetes node is cordoned and drained right before the reboot, as `talosctl upgrade`
+   does by default (`--drain`): after the installer ran, or before MachineService/Upgrade, which reboots by itself
+   (talosctl does not drain on that legacy path). The cordon is marked as the upgrade's (talos.kube_drain); a node
+   someone else cordoned is drained but stays cordoned. Without a kubeconfig the node is not drained.
 4. Wait until the node answers with mTLS again, on the target.
-5. Health gate again, so the next node starts from a healthy cluster.
+5. Health gate again, so the next node starts from a healthy cluster; then undo the upgrade's cordon.
+
+A node already on the target whose cordon an interrupted run left is uncordoned, so a re-run converges.
 
 A node's image is read from its `schematic` virtual extension (ExtensionStatuses), which Image Factory images
 carry; a node without it runs a vanilla image. A node that does not list its extensions is judged by version.
@@ -22,10 +27,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 
@@ -44,6 +49,7 @@ from talos.api.errors import (
 from talos.api.transport import split_endpoint
 from talos.api.waiting import ATTEMPT_TIMEOUT, NOT_READY_WITHOUT_CNI, POLL, wait_for_configured, wait_healthy
 from talos.errors import TalosError, UnsupportedVersionError
+from talos.kube_drain import KubeCluster, KubeError, KubeUnreachableError, cordon_for, drain, find_node, uncordon_for
 from talos.talosconfig import TalosContext
 from talos.versions import parse_version
 
@@ -60,7 +66,12 @@ _EARLY_1_13 = re.compile(r"^v?1\.13\.0-alpha\.(?P<number>\d+)")
 _DOWN = (NodeUnreachableError, CallTimeoutError, NodeInMaintenanceError, FailedPreconditionError)
 """What a node answers (or fails to) while it reboots: not yet back."""
 
+T = TypeVar("T")
 Outcome = Literal["upgraded", "already on target"]
+DRAIN_TIMEOUT = 300.0
+"""Seconds the drain before the reboot may take (evictions a disruption budget holds back are retried)."""
+CORDON_OPERATION = "upgrade"
+"""The value of the cordon marker (talos.kube_drain.CORDONED_BY) of the upgrade's own cordons."""
 
 
 class UpgradeError(TalosError):
@@ -157,12 +168,15 @@ def upgrade_node(
     deadline: Deadline,
     health_timeout: float | None = None,
     cni_installed: bool = False,
+    kubeconfig: str | None = None,
+    drain_timeout: float = DRAIN_TIMEOUT,
     progress: Progress = no_progress,
 ) -> UpgradeResult:
     """Make the node at `endpoint` (named `node` in progress lines and errors) run `image`; see the module docstring.
 
     `control_planes` are the cluster's control-plane endpoints for the health gates; each gate waits at most
-    `health_timeout` seconds (default: until `deadline`). Raises UpgradeError naming the phase and the fix.
+    `health_timeout` seconds (default: until `deadline`). With an admin `kubeconfig` the Kubernetes node is drained
+    (for at most `drain_timeout` seconds) before the reboot. Raises UpgradeError naming the phase and the fix.
     """
     target = InstallerImage.parse(image)
     start = time.monotonic()
@@ -174,13 +188,16 @@ def upgrade_node(
     tolerate = () if cni_installed else (NOT_READY_WITHOUT_CNI,)
     workers = () if _is_control_plane(endpoint, control_planes) else (endpoint,)
 
+    def bounded() -> Deadline:  # a health gate's wait, or kube-apiserver's
+        return deadline.within(health_timeout) if health_timeout else deadline
+
     def gate(when: str, fix: str) -> None:
         with _phase(node, f"health gate {when}", fix):
             wait_healthy(
                 control_planes,
                 workers,
                 credentials,
-                deadline.within(health_timeout) if health_timeout else deadline,
+                bounded(),
                 tolerate=tolerate,
                 progress=lambda line: relay(f"health {when}: {line}"),
             )
@@ -189,26 +206,47 @@ def upgrade_node(
         wait_for_configured(endpoint, credentials, deadline, progress=relay)
         with TalosClient(endpoint, credentials) as client:
             before = running_image(client)
+    kube = _KubernetesNode.find(node, endpoint, kubeconfig, control_planes, bounded(), report) if kubeconfig else None
     if before.matches(target):
         report(f"already runs {before.describe()}: nothing to do")
+        if kube is not None:
+            kube.uncordon(bounded())
         return UpgradeResult("already on target", before.version, before.version, time.monotonic() - start)
     gate("before the upgrade", "bring the cluster back to health (talosctl health names the rest); then run again")
     report(f"upgrading {before.describe()} to {target.reference}")
+
+    def before_reboot() -> None:
+        if kube is None:
+            report("no kubeconfig: the Kubernetes node is not drained")
+        else:
+            kube.drain(deadline.within(drain_timeout))
+
     with TalosClient(endpoint, credentials) as client:
         client.timeout = max(1.0, deadline.remaining())
-        _install(client, node, target, before, report)
+        _install(client, node, target, before, before_reboot, report)
         _wait_back(client, node, target, deadline, report)
     report(f"runs {target.version}")
     gate("after the upgrade", "look at the node named; run again once it is healthy (this node is then skipped)")
+    if kube is not None:
+        kube.uncordon(bounded())
     seconds = time.monotonic() - start
     report(f"upgraded from {before.version} to {target.version}")
     return UpgradeResult("upgraded", before.version, target.version, seconds)
 
 
-def _install(client: TalosClient, node: str, target: InstallerImage, before: RunningImage, report: Progress) -> None:
-    """Install the target and reboot into it, through the API the node's version serves."""
+def _install(
+    client: TalosClient,
+    node: str,
+    target: InstallerImage,
+    before: RunningImage,
+    before_reboot: Callable[[], None],
+    report: Progress,
+) -> None:
+    """Install the target and reboot into it, through the API the node's version serves; `before_reboot` runs
+    right before the node goes down (MachineService/Upgrade reboots by itself: before that call)."""
     pull_fix = "check that the image exists (version, schematic) and that the node reaches its registry"
     if not uses_lifecycle_api(before.version):
+        before_reboot()
         report("installing, then rebooting (MachineService/Upgrade)")
         with _phase(node, "MachineService/Upgrade", f"{pull_fix}, or act on the node's reason"):
             client.upgrade(target.reference)
@@ -219,6 +257,7 @@ def _install(client: TalosClient, node: str, target: InstallerImage, before: Run
     report("running the installer (LifecycleService/Upgrade)")
     with _phase(node, "running the installer", "read the installer's output above; the node still runs as before"):
         client.lifecycle_upgrade(target.reference, progress=report)
+    before_reboot()
     report("rebooting into the new version")
     with _phase(node, "reboot", "reboot the node (talosctl reboot); it boots the installed version"):
         client.reboot()
@@ -249,12 +288,78 @@ def _wait_back(client: TalosClient, node: str, target: InstallerImage, deadline:
         wait_until(back, deadline, what=f"the node on {target.version}", backoff=POLL, progress=report)
 
 
+class _KubernetesNode:
+    """The upgraded node's Kubernetes Node: cordoned (marked as the upgrade's) and drained before the reboot,
+    uncordoned after it; a cordon someone else set is left alone."""
+
+    def __init__(self, node: str, kube: KubeCluster, name: str | None, report: Progress) -> None:
+        self.node, self.kube, self.name, self.report = node, kube, name, report
+
+    @classmethod
+    def find(
+        cls,
+        node: str,
+        endpoint: str,
+        kubeconfig: str,
+        control_planes: Sequence[str],
+        deadline: Deadline,
+        report: Progress,
+    ) -> _KubernetesNode:
+        """The Node whose address is the endpoint's host (else one named `node`), once kube-apiserver answers."""
+        with _phase(node, "finding the Kubernetes node", "check the kubeconfig and that kube-apiserver answers"):
+            kube = KubeCluster.from_kubeconfig(kubeconfig, control_planes=control_planes)
+            name = _when_answering(lambda: find_node(kube, endpoint, [node]), deadline, report)
+        if name is None:
+            report("no Kubernetes node with its address or name: nothing to cordon or drain")
+        return cls(node, kube, name, report)
+
+    def drain(self, deadline: Deadline) -> None:
+        if self.name is None:
+            return
+        fix = (
+            "raise timeouts.drain; the node still runs the previous version, cordoned by this upgrade until a run "
+            "succeeds (or `kubectl uncordon` it)"
+        )
+        with _phase(self.node, "draining", fix):
+            name = self.name
+            mine = _when_answering(lambda: cordon_for(self.kube, name, CORDON_OPERATION), deadline, self.report)
+            if mine is None:
+                self.report(f"Kubernetes node {self.name} is gone: not drained")
+                return
+            owner = "" if mine else " (cordoned by someone else before: it stays cordoned)"
+            self.report(f"cordoned {self.name}{owner}; evicting its pods")
+            evicted = drain(self.kube, self.name, deadline, fix=fix, progress=self.report)
+        self.report(f"drained ({evicted} pod(s) evicted)")
+
+    def uncordon(self, deadline: Deadline) -> None:
+        """Undo the upgrade's cordon, waiting for kube-apiserver to answer (it may be on this very node)."""
+        if self.name is None:
+            return
+        name = self.name
+        fix = f"check that kube-apiserver answers; then run again (or `kubectl uncordon {name}`)"
+        with _phase(self.node, "uncordoning", fix):
+            if _when_answering(lambda: uncordon_for(self.kube, name, CORDON_OPERATION), deadline, self.report):
+                self.report(f"uncordoned {name}")
+
+
+def _when_answering(call: Callable[[], T], deadline: Deadline, report: Progress) -> T:
+    """`call`, repeated while no Kubernetes API server answers (kube-apiserver starting, or on a rebooted node)."""
+
+    def attempt() -> tuple[T]:  # in a tuple: `call` may return None, which wait_until reads as "not yet"
+        try:
+            return (call(),)
+        except KubeUnreachableError as err:
+            raise NotYet(str(err)) from None
+
+    return wait_until(attempt, deadline, what="kube-apiserver", backoff=POLL, progress=report)[0]
+
+
 @contextmanager
 def _phase(node: str, phase: str, fix: str) -> Iterator[None]:
-    """Turn the phase's API errors and timeouts into an UpgradeError naming node, phase and fix."""
+    """Turn the phase's API (Talos, Kubernetes) errors and timeouts into an UpgradeError naming node, phase and fix."""
     try:
         yield
-    except (TalosApiError, WaitTimeout) as err:
+    except (TalosApiError, KubeError, WaitTimeout) as err:
         raise UpgradeError(node, phase, str(err), fix) from None
 
 

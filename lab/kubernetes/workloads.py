@@ -3,13 +3,15 @@
 `Workloads` is one cluster's store, shared by every control plane's API (lab.talos.fabric keeps one per cluster):
 - Nodes stay registered once seen, also after their kubelet stops (as a real Node object does), until deleted;
   a deleted Node whose kubelet still runs stays gone until that kubelet stops and registers again;
-- cordons (`spec.unschedulable` and the `node.kubernetes.io/unschedulable:NoSchedule` taint);
+- cordons (`spec.unschedulable` and the `node.kubernetes.io/unschedulable:NoSchedule` taint) and the annotations
+  patched onto Nodes (a marker of who cordoned);
 - workload pods tests place on nodes (`add_pod`), with an owner kind and, optionally, a PodDisruptionBudget that
   forbids evicting them for now (`block_eviction` / `allow_eviction`).
 
 Served on top of lab.kubernetes.server, in kube-apiserver's shapes: PATCH `/api/v1/nodes/{name}` (strategic or
-JSON merge patch of `spec.unschedulable` only), DELETE `/api/v1/nodes/{name}` (Status Success), GET `/api/v1/pods`
-with `fieldSelector=spec.nodeName=<node>` (mirror pods included), and POST
+JSON merge patch of `spec.unschedulable` and `metadata.annotations` only; a null annotation removes it), DELETE
+`/api/v1/nodes/{name}` (Status Success), GET `/api/v1/pods` with `fieldSelector=spec.nodeName=<node>` (mirror pods
+included), and POST
 `/api/v1/namespaces/{ns}/pods/{name}/eviction` (policy/v1 Eviction: 201 Status Success, 429 TooManyRequests with a
 DisruptionBudget cause while a budget forbids it, 404 for no such pod). An evicted pod terminates for
 `termination` seconds (it is listed with a deletionTimestamp meanwhile), then it is gone.
@@ -61,6 +63,7 @@ class Workloads:
     _registered: dict[str, NodeInfo] = field(default_factory=dict)
     _deleted: set[str] = field(default_factory=set)
     _cordoned: set[str] = field(default_factory=set)
+    _annotations: dict[str, dict[str, str]] = field(default_factory=dict)
     _pods: dict[tuple[str, str], _Pod] = field(default_factory=dict)
 
     # -- what tests and the fabric call ------------------------------------------------------------------------
@@ -101,9 +104,17 @@ class Workloads:
         with self._lock:
             return node in self._cordoned
 
+    def annotations(self, node: str) -> dict[str, str]:
+        """The annotations patched onto the Node."""
+        with self._lock:
+            return dict(self._annotations.get(node, {}))
+
     def decorate(self, node: dict[str, Any]) -> dict[str, Any]:
-        """A Node object with its cordon, as the API shows it."""
+        """A Node object with its cordon and patched annotations, as the API shows it."""
         name = node["metadata"]["name"]
+        annotations = self.annotations(name)
+        if annotations:
+            node = {**node, "metadata": {**node["metadata"], "annotations": annotations}}
         with self._lock:
             if name not in self._cordoned:
                 return node
@@ -136,14 +147,18 @@ class Workloads:
             patch = request.json()
         except ValueError as err:
             return _status(400, "BadRequest", f"error decoding patch: {err}")
-        spec = patch.get("spec") if isinstance(patch, dict) else None
-        if set(patch or {}) - {"spec"} or not isinstance(spec, dict) or set(spec) - {"unschedulable"}:
+        spec = patch.get("spec", {}) if isinstance(patch, dict) else None
+        annotations = _patched_annotations(patch)
+        if set(patch or {}) - {"spec", "metadata"} or not isinstance(spec, dict) or set(spec) - {"unschedulable"}:
             return _status(422, "Invalid", "the lab's Kubernetes API patches only spec.unschedulable")
+        if annotations is None:
+            return _status(422, "Invalid", "the lab's Kubernetes API patches only metadata.annotations (string values)")
         with self._lock:
-            if spec.get("unschedulable"):
+            if "spec" in patch and spec.get("unschedulable"):
                 self._cordoned.add(name)
-            else:
+            elif "spec" in patch:
                 self._cordoned.discard(name)
+            self._merge_annotations(name, annotations)
         return Response.json(200, objects.single("Node", self.decorate(node)))
 
     def _delete_node(self, request: Request, nodes: Callable[[], list[dict[str, Any]]]) -> Response:
@@ -155,6 +170,7 @@ class Workloads:
             self._registered.pop(name, None)
             self._deleted.add(name)
             self._cordoned.discard(name)
+            self._annotations.pop(name, None)
         details = {"name": name, "kind": "nodes", "uid": node["metadata"]["uid"]}
         return Response.json(
             200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
@@ -207,6 +223,11 @@ class Workloads:
             201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
         )
 
+    def _merge_annotations(self, name: str, patch: dict[str, str | None]) -> None:
+        """Merge-patch semantics: a null value removes the key."""
+        merged = {**self._annotations.get(name, {}), **patch}
+        self._annotations[name] = {key: value for key, value in merged.items() if value is not None}
+
     def _expire(self) -> None:
         now = time.monotonic()
         for key, pod in list(self._pods.items()):
@@ -220,6 +241,17 @@ def _find(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
 
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> Response:
     return Response.json(code, objects.status(code, reason, message, details))
+
+
+def _patched_annotations(patch: Any) -> dict[str, str | None] | None:
+    """The patch's `metadata.annotations` (empty when it has none); None when it patches other metadata."""
+    metadata = patch.get("metadata", {}) if isinstance(patch, dict) else {}
+    annotations = metadata.get("annotations", {}) if isinstance(metadata, dict) else None
+    if set(metadata or {}) - {"annotations"} or not isinstance(annotations, dict):
+        return None
+    if any(not isinstance(value, str | None) for value in annotations.values()):
+        return None
+    return annotations
 
 
 def _pod_object(pod: _Pod) -> dict[str, Any]:

@@ -136,6 +136,7 @@ def test_talos_upgrades_chain_after_the_bootstrap_control_planes_first(run: Prog
         assert upgrades[after].urn not in upgrades[before].dependencies
     assert all(bootstrap in upgrade.dependencies for upgrade in upgrades.values())
     assert all(upgrade.parent == run.named(node).urn for node, upgrade in upgrades.items())
+    assert all(upgrade.secret_outputs == ["kubeconfig", "secretsYaml"] for upgrade in upgrades.values())
 
 
 def test_upgrades_and_machine_configs_install_the_same_installer(run: ProgramRun) -> None:

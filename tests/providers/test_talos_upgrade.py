@@ -109,6 +109,40 @@ def test_changes_that_need_no_upgrade_touch_no_node(
     assert (step.outputs["version"], step.outputs["outcome"]) == (created["version"], created["outcome"])
 
 
+def test_update_with_a_kubeconfig_drains_the_node_and_uncordons_it_after(
+    resource: ResourceDriver, server: ProviderServer, on_1_13_8: LabCluster, bundle: SecretsBundle
+) -> None:
+    node = on_1_13_8.control_planes[0]
+    pods = on_1_13_8.workloads()
+    pods.add_pod("web-1", node.hostname)
+    kubeconfig = on_1_13_8.kubeconfig()
+    resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", kubeconfig=kubeconfig))
+
+    step = resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.9", kubeconfig=kubeconfig))
+
+    assert step.outputs["outcome"] == "upgraded" and node.version == "v1.13.9"
+    assert pods.pod_names(node.hostname) == [] and not pods.cordoned(node.hostname)
+    log = server.stderr()
+    assert log.index(f"cp-1: cordoned {node.hostname}") < log.index("cp-1: rebooting into the new version")
+    assert log.index("cp-1: runs v1.13.9") < log.index(f"cp-1: uncordoned {node.hostname}")
+
+
+def test_kubeconfig_change_alone_touches_no_node_and_a_bad_one_is_named(
+    resource: ResourceDriver, on_1_13_8: LabCluster, bundle: SecretsBundle
+) -> None:
+    created = resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8")).outputs
+    kubeconfig = on_1_13_8.kubeconfig()
+    on_1_13_8.control_planes[0].close()  # any call to the node would now fail
+
+    checked, diff = resource.preview(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", kubeconfig=kubeconfig))
+    bad, _ = resource.preview(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", kubeconfig="clusters: []"))
+    step = resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", kubeconfig=kubeconfig))
+
+    assert checked.failures == [] and diff is not None and (diff.changes, diff.replaces) == ("some", [])
+    assert [name for name, _ in bad.failures] == ["kubeconfig"]
+    assert step.op == "update" and step.outputs["outcome"] == created["outcome"]
+
+
 def test_rerun_after_a_failed_update_resumes_without_upgrading_again(
     resource: ResourceDriver, on_1_13_8: LabCluster, bundle: SecretsBundle
 ) -> None:
@@ -158,13 +192,15 @@ def test_refresh_of_an_unreachable_node_and_delete_keep_and_touch_nothing(
 def test_secrets_never_in_blob_logs_or_errors(
     resource: ResourceDriver, server: ProviderServer, on_1_13_8: LabCluster, bundle: SecretsBundle
 ) -> None:
-    resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8"))
-    resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.9"))
+    kubeconfig = on_1_13_8.kubeconfig()
+    resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", kubeconfig=kubeconfig))
+    resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.9", kubeconfig=kubeconfig))
     bad_image = "registry.example.com/siderolabs/installer:v1.13.8"
     with pytest.raises(ProviderCallError) as raised:
-        resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", installerImage=bad_image))
+        resource.up(inputs(on_1_13_8.endpoints, bundle, "v1.13.8", installerImage=bad_image, kubeconfig=kubeconfig))
     secrets = re.findall(r"(?:key|secret|token|bootstraptoken): (\S+)", bundle.to_yaml())
-    outputs = {key: value for key, value in resource.outputs.items() if key != "secretsYaml"}
+    secrets += re.findall(r"client-key-data: (\S+)", kubeconfig)
+    outputs = {key: value for key, value in resource.outputs.items() if key not in ("secretsYaml", "kubeconfig")}
 
     texts = [base64.b64decode(resource.blob).decode("latin-1"), server.stderr(), raised.value.details, str(outputs)]
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from common.waiting import Deadline
+from common.waiting import Deadline, Progress
+from lab.kubernetes.workloads import Workloads
 from lab.talos import testing as lab_talos
 from lab.talos.node import TalosNode
 from lab.talos.testing import NodeFactory
@@ -17,6 +18,7 @@ from talos.api.waiting import bootstrap_when_ready, wait_healthy
 from talos.config import ClusterOptions, render_config
 from talos.documents import dump_documents
 from talos.errors import TalosError
+from talos.kube_drain import CORDONED_BY, KubeCluster, cordon
 from talos.secrets import SecretsBundle
 from talos.talosconfig import TalosContext, issue_admin_certificate
 from talos.upgrade import (
@@ -47,6 +49,16 @@ class LabCluster:
     @property
     def endpoints(self) -> list[str]:
         return [node.address for node in self.control_planes]
+
+    def kubeconfig(self) -> str:
+        """The admin kubeconfig the first control plane serves."""
+        with TalosClient(self.control_planes[0].address, self.admin) as client:
+            return client.kubeconfig()
+
+    def workloads(self) -> Workloads:
+        """The cluster's Kubernetes objects (cordons, annotations, workload pods) in the lab."""
+        node = self.control_planes[0]
+        return node.fabric.workloads(node.etcd_cluster_id())
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +94,9 @@ def upgrade(
     seconds: float = 10,
     health_timeout: float | None = None,
     cni_installed: bool = False,
+    kubeconfig: str | None = None,
+    drain_timeout: float = 5,
+    progress: Progress | None = None,
 ) -> UpgradeResult:
     return upgrade_node(
         "node-1",
@@ -92,7 +107,9 @@ def upgrade(
         deadline=Deadline.after(seconds),
         health_timeout=health_timeout,
         cni_installed=cni_installed,
-        progress=(lines if lines is not None else []).append,
+        kubeconfig=kubeconfig,
+        drain_timeout=drain_timeout,
+        progress=progress or (lines if lines is not None else []).append,
     )
 
 
@@ -209,6 +226,134 @@ def test_node_that_does_not_come_back_is_named_at_the_deadline(talos_nodes: Node
     assert raised.value.phase == "coming back"
     assert "gave up waiting for the node on v1.13.9" in raised.value.reason and "not answering" in raised.value.reason
     assert any(line.startswith("node-1: down (rebooting)") for line in lines)
+
+
+# --- with a kubeconfig: cordon and drain before the reboot, uncordon after ---------------------------------------
+
+
+@dataclass
+class Observed:
+    """One progress line with what the lab showed at that moment: the node cordoned? how many boots?"""
+
+    line: str
+    cordoned: bool
+    boots: int
+
+
+def observing(cluster: LabCluster, node: TalosNode, seen: list[Observed]) -> Progress:
+    pods = cluster.workloads()
+    return lambda line: seen.append(Observed(line, pods.cordoned(node.hostname), node.boots))
+
+
+def at(seen: list[Observed], text: str) -> Observed:
+    return next(entry for entry in seen if text in entry.line)
+
+
+def with_worker_pod(
+    talos_nodes: NodeFactory, bundle: SecretsBundle, version: str = "v1.13.8", *, owner_kind: str = "ReplicaSet"
+) -> tuple[LabCluster, TalosNode, Workloads]:
+    """A cluster with one worker, on which runs the pod `web-1` (owned by a `owner_kind`)."""
+    cluster = start_cluster(talos_nodes, bundle, version, workers=1)
+    worker = cluster.workers[0]
+    pods = cluster.workloads()
+    pods.add_pod("web-1", worker.hostname, owner_kind=owner_kind)
+    return cluster, worker, pods
+
+
+@pytest.mark.parametrize(
+    ("version", "reboot_line"),
+    [("v1.13.8", "rebooting into the new version"), ("v1.12.11", "installing, then rebooting (MachineService")],
+)
+def test_upgrade_with_a_kubeconfig_drains_before_the_reboot_and_uncordons_after(
+    talos_nodes: NodeFactory, bundle: SecretsBundle, version: str, reboot_line: str
+) -> None:
+    cluster, worker, pods = with_worker_pod(talos_nodes, bundle, version)
+    pods.add_pod("agent-x", worker.hostname, owner_kind="DaemonSet")
+    seen: list[Observed] = []
+
+    result = upgrade(
+        cluster, worker, VANILLA, kubeconfig=cluster.kubeconfig(), progress=observing(cluster, worker, seen)
+    )
+
+    assert result.outcome == "upgraded" and worker.boots == 2
+    cordoned = at(seen, f"cordoned {worker.hostname}; evicting its pods")
+    assert (cordoned.cordoned, cordoned.boots) == (True, 1)
+    assert (at(seen, reboot_line).cordoned, at(seen, reboot_line).boots) == (True, 1)
+    assert (at(seen, "runs v1.13.9").cordoned, at(seen, "runs v1.13.9").boots) == (True, 2)
+    assert (seen[-1].cordoned, seen[-1].boots) == (False, 2) and "upgraded from" in seen[-1].line
+    assert any(f"uncordoned {worker.hostname}" in entry.line for entry in seen)
+    assert pods.pod_names(worker.hostname) == ["default/agent-x"]  # evicted, DaemonSet pods excepted
+    assert pods.annotations(worker.hostname) == {}
+
+
+def test_rerun_after_an_interrupted_upgrade_uncordons_the_node_it_left_cordoned(
+    talos_nodes: NodeFactory, bundle: SecretsBundle
+) -> None:
+    cluster = start_cluster(talos_nodes, bundle, "v1.13.8")
+    node = cluster.control_planes[0]  # kube-apiserver runs on the node upgraded
+    pods = cluster.workloads()
+    kubeconfig = cluster.kubeconfig()
+    node.slow_next_boot(1.5)
+
+    with pytest.raises(UpgradeError, match="coming back"):
+        upgrade(cluster, node, VANILLA, seconds=1.0, kubeconfig=kubeconfig)
+    left = (pods.cordoned(node.hostname), pods.annotations(node.hostname))
+    node.wait_for(lambda n: n.ready())
+    lines: list[str] = []
+    again = upgrade(cluster, node, VANILLA, lines, kubeconfig=kubeconfig)
+
+    assert left == (True, {CORDONED_BY: "upgrade"})
+    assert again.outcome == "already on target" and node.boots == 2
+    assert not pods.cordoned(node.hostname) and pods.annotations(node.hostname) == {}
+    assert any(f"uncordoned {node.hostname}" in line for line in lines)
+
+
+def test_node_someone_else_cordoned_is_drained_and_stays_cordoned(
+    talos_nodes: NodeFactory, bundle: SecretsBundle
+) -> None:
+    cluster, worker, pods = with_worker_pod(talos_nodes, bundle)
+    kubeconfig = cluster.kubeconfig()
+    cordon(KubeCluster.from_kubeconfig(kubeconfig), worker.hostname)  # `kubectl cordon` by an operator
+    lines: list[str] = []
+
+    first = upgrade(cluster, worker, VANILLA, lines, kubeconfig=kubeconfig)
+    again = upgrade(cluster, worker, VANILLA, kubeconfig=kubeconfig)
+
+    assert (first.outcome, again.outcome) == ("upgraded", "already on target")
+    assert pods.cordoned(worker.hostname) and pods.annotations(worker.hostname) == {}
+    assert pods.pod_names(worker.hostname) == []
+    assert any("cordoned by someone else before: it stays cordoned" in line for line in lines)
+    assert not any("uncordoned" in line for line in lines)
+
+
+def test_without_a_kubeconfig_the_node_is_not_drained(talos_nodes: NodeFactory, bundle: SecretsBundle) -> None:
+    cluster, worker, pods = with_worker_pod(talos_nodes, bundle)
+    seen: list[Observed] = []
+
+    result = upgrade(cluster, worker, VANILLA, progress=observing(cluster, worker, seen))
+
+    assert result.outcome == "upgraded"
+    assert not any(entry.cordoned for entry in seen) and pods.pod_names(worker.hostname) == ["default/web-1"]
+    assert at(seen, "no kubeconfig: the Kubernetes node is not drained").boots == 1
+
+
+def test_drain_blocked_by_a_disruption_budget_stops_before_the_reboot(
+    talos_nodes: NodeFactory, bundle: SecretsBundle
+) -> None:
+    cluster, worker, pods = with_worker_pod(talos_nodes, bundle, owner_kind="StatefulSet")
+    pods.block_eviction("web-1", "web-pdb")
+    kubeconfig = cluster.kubeconfig()
+
+    with pytest.raises(UpgradeError) as raised:
+        upgrade(cluster, worker, VANILLA, kubeconfig=kubeconfig, drain_timeout=0.5)
+    stopped = (worker.version, worker.boots, pods.cordoned(worker.hostname))
+    pods.allow_eviction("web-1")
+    result = upgrade(cluster, worker, VANILLA, kubeconfig=kubeconfig)
+
+    assert raised.value.phase == "draining" and "web-pdb" in raised.value.reason
+    assert "timeouts.drain" in str(raised.value) and "policy.drain" not in str(raised.value)
+    assert stopped == ("v1.13.8", 1, True)
+    assert result.outcome == "upgraded" and not pods.cordoned(worker.hostname)
 
 
 def test_installer_image_tells_version_and_schematic() -> None:

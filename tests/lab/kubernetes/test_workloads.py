@@ -69,6 +69,20 @@ def test_cordon_by_strategic_merge_patch_shows_in_the_node(core: client.CoreV1Ap
     assert not core.read_node("cp-1").spec.unschedulable
 
 
+def test_annotations_by_merge_patch_show_in_the_node_and_null_removes_one(
+    core: client.CoreV1Api, workloads: Workloads
+) -> None:
+    core.patch_node("worker-1", {"metadata": {"annotations": {"example.com/a": "1", "example.com/b": "2"}}})
+    core.patch_node("worker-1", {"metadata": {"annotations": {"example.com/a": None}}, "spec": {"unschedulable": True}})
+    with pytest.raises(ApiException) as raised:
+        core.patch_node("worker-1", {"metadata": {"labels": {"example.com/c": "3"}}})
+
+    read = core.read_node("worker-1")
+    assert read.metadata.annotations == {"example.com/b": "2"} == workloads.annotations("worker-1")
+    assert read.spec.unschedulable and raised.value.status == 422
+    assert core.read_node("cp-1").metadata.annotations is None
+
+
 def test_pods_by_node_field_selector_include_mirror_and_daemon_set_pods(core: client.CoreV1Api) -> None:
     on_worker = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-1").items
     on_cp = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=cp-1").items
