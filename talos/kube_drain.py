@@ -17,20 +17,16 @@ to the other control planes' `:6443` in turn: Talos' API server certificates nam
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from common.waiting import Backoff, Deadline, NotYet, Progress, WaitTimeout, no_progress, wait_until
-from talos.api.tls import load_certificate_chain
 from talos.api.transport import split_endpoint
 from talos.errors import TalosError
-from talos.kubeapi import KubeApi
+from talos.kubeapi import KUBE_API_ERRORS, KubeApi
 
 API_PORT = 6443
 REQUEST_TIMEOUT = 10.0
@@ -39,7 +35,6 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 CORDONED_BY = "talos-hetzner/cordoned-by"
 """Node annotation set with a cordon this project will undo; its value names the operation (e.g. `upgrade`)."""
-_NETWORK_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
 
 
 class KubeError(TalosError):
@@ -89,7 +84,7 @@ class KubeCluster:
         for server in self.servers:
             try:
                 return _send(self.credentials, server, method, path, body, content_type)
-            except _NETWORK_ERRORS as err:
+            except KUBE_API_ERRORS as err:
                 failures.append(f"{server}: {err or type(err).__name__}")
         raise KubeUnreachableError(f"{method} {path}: no Kubernetes API server answered ({'; '.join(failures)})")
 
@@ -255,26 +250,12 @@ def _message(response: KubeResponse) -> str:
 
 
 def _send(api: KubeApi, server: str, method: str, path: str, body: Any, content_type: str) -> KubeResponse:
-    """One HTTPS request with the kubeconfig's CA and client certificate; the socket is closed on every outcome."""
-    context = ssl.create_default_context(cadata=api.ca.decode())
-    load_certificate_chain(context, api.crt, api.key)
-    url = urlsplit(server)
-    host, port = url.hostname or "", url.port or 443
-    family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    """One request with the kubeconfig's credentials to `server`; a body that is not JSON is kept as text."""
     payload = None if body is None else json.dumps(body).encode()
-    headers = {"Accept": "application/json"}
-    if payload is not None:
-        headers["Content-Type"] = content_type
-    with context.wrap_socket(socket.socket(family, kind, proto), server_hostname=host) as tls:
-        tls.settimeout(REQUEST_TIMEOUT)
-        tls.connect(address)
-        connection = http.client.HTTPSConnection(host, port, context=context, timeout=REQUEST_TIMEOUT)
-        connection.sock = tls
-        connection.request(method, path, body=payload, headers=headers)
-        response = connection.getresponse()
-        raw = response.read()
+    headers = {} if payload is None else {"Content-Type": content_type}
+    status, raw = api.request(method, path, body=payload, headers=headers, server=server, timeout=REQUEST_TIMEOUT)
     try:
         document = json.loads(raw) if raw else None
     except ValueError:
         document = raw.decode(errors="replace")
-    return KubeResponse(response.status, document)
+    return KubeResponse(status, document)

@@ -34,27 +34,40 @@ class KubeApi:
         return _from_kubeconfig(text)
 
     def get(self, path: str) -> Any:
-        """GET `path` (with its query); HTTPException for any status but 200.
+        """GET `path` (with its query); HTTPException for any status but 200."""
+        status, body = self.request("GET", path)
+        if status != 200:
+            raise http.client.HTTPException(f"GET {path}: HTTP {status}")
+        return json.loads(body)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        server: str | None = None,
+        timeout: float = _TIMEOUT,
+    ) -> tuple[int, bytes]:
+        """One HTTPS request to `server` (default: the kubeconfig's); the status and the raw answer.
 
         The TLS socket is made before it connects, so it is closed on every outcome: wrapping a connected socket
         that the server resets at once (a restarting kube-apiserver) leaks it inside the ssl module.
         """
         context = ssl.create_default_context(cadata=self.ca.decode())
         load_certificate_chain(context, self.crt, self.key)
-        url = urlsplit(self.server)
+        url = urlsplit(server or self.server)
         host, port = url.hostname or "", url.port or 443
         family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with context.wrap_socket(socket.socket(family, kind, proto), server_hostname=host) as tls:
-            tls.settimeout(_TIMEOUT)
+            tls.settimeout(timeout)
             tls.connect(address)
-            connection = http.client.HTTPSConnection(host, port, context=context, timeout=_TIMEOUT)
+            connection = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
             connection.sock = tls
-            connection.request("GET", path, headers={"Accept": "application/json"})
+            connection.request(method, path, body=body, headers={"Accept": "application/json", **(headers or {})})
             response = connection.getresponse()
-            body = response.read()
-        if response.status != 200:
-            raise http.client.HTTPException(f"GET {path}: HTTP {response.status}")
-        return json.loads(body)
+            return response.status, response.read()
 
 
 KUBE_API_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)

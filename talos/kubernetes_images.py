@@ -21,6 +21,16 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "kubelet": ("machine", "kubelet"),
 }
 """Component -> (section, key) of the v1alpha1 document whose `image` runs it, in upgrade-k8s' order."""
+STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+"""The components a control plane's kubelet runs as static pods that Talos renders."""
+CONFIG_TYPES = {
+    "kube-apiserver": "APIServerConfigs.kubernetes.talos.dev",
+    "kube-controller-manager": "ControllerManagerConfigs.kubernetes.talos.dev",
+    "kube-scheduler": "SchedulerConfigs.kubernetes.talos.dev",
+}
+"""Static pod -> its config resource type in namespace `controlplane` (id: the pod's name)."""
+CONFIG_VERSION_ANNOTATION = "talos.dev/config-version"
+"""The static pod's annotation carrying the version of the config resource it was rendered from."""
 
 
 def component_images(documents: Sequence[Document]) -> dict[str, str]:

@@ -41,19 +41,19 @@ from talos.api.waiting import ATTEMPT_TIMEOUT, NOT_READY_WITHOUT_CNI, POLL, wait
 from talos.documents import dump_documents, parse_documents
 from talos.errors import TalosError
 from talos.kubeapi import KUBE_API_ERRORS, KubeApi, condition_true
-from talos.kubernetes_images import component_images, image_version, retag, with_component_images
+from talos.kubernetes_images import (
+    CONFIG_TYPES,
+    CONFIG_VERSION_ANNOTATION,
+    STATIC_PODS,
+    component_images,
+    image_version,
+    retag,
+    with_component_images,
+)
 from talos.talosconfig import TalosContext
 from talos.upgrade import UpgradeError
 from talos.versions import parse_version
 
-STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-CONFIG_TYPES = {
-    "kube-apiserver": "APIServerConfigs.kubernetes.talos.dev",
-    "kube-controller-manager": "ControllerManagerConfigs.kubernetes.talos.dev",
-    "kube-scheduler": "SchedulerConfigs.kubernetes.talos.dev",
-}
-"""Static pod -> its config resource type in namespace `controlplane` (id: the pod's name)."""
-CONFIG_VERSION_ANNOTATION = "talos.dev/config-version"
 KUBERNETES_RANGES: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]] = {
     (1, 13): ((1, 31), (1, 36)),
     (1, 12): ((1, 30), (1, 35)),

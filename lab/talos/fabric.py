@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from lab.kubernetes import NodeInfo
 from lab.kubernetes.objects import PodInfo
 from lab.kubernetes.workloads import Workloads
-from lab.talos.kubernetes_components import STATIC_PODS
+from talos.kubernetes_images import STATIC_PODS
 from talos.pki import CertAndKey
 
 if TYPE_CHECKING:

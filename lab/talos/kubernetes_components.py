@@ -18,20 +18,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lab.talos.stages import EtcdState
-from talos.kubernetes_images import COMPONENTS, component_images, image_version
+from talos.kubernetes_images import (
+    COMPONENTS,
+    component_images,
+    image_version,
+)
 
 if TYPE_CHECKING:
     from lab.talos.machineconfig import MachineConfig
     from lab.talos.node import TalosNode
-
-STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-CONFIG_TYPES = {
-    "kube-apiserver": "APIServerConfigs.kubernetes.talos.dev",
-    "kube-controller-manager": "ControllerManagerConfigs.kubernetes.talos.dev",
-    "kube-scheduler": "SchedulerConfigs.kubernetes.talos.dev",
-}
-"""Static pod -> the type of its config resource (namespace `controlplane`, id = the pod's name)."""
-CONFIG_VERSION_ANNOTATION = "talos.dev/config-version"
 
 
 @dataclass(frozen=True)

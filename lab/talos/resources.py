@@ -17,11 +17,11 @@ from google.protobuf.json_format import MessageToDict
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-from lab.talos.kubernetes_components import CONFIG_TYPES
 from talos.api.gen.resource.config import config_pb2
 from talos.api.gen.resource.definitions.block import block_pb2
 from talos.api.gen.resource.definitions.runtime import runtime_pb2
 from talos.api.gen.v1alpha1 import meta_pb2, resource_pb2
+from talos.kubernetes_images import CONFIG_TYPES
 
 if TYPE_CHECKING:
     from lab.talos.node import TalosNode

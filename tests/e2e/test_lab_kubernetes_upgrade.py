@@ -11,6 +11,7 @@ import pytest
 
 from lab.services import Lab
 from lab.testing import requires_root
+from talos.kubernetes_images import STATIC_PODS
 from tests.e2e.conftest import edit_stack, planned, up_until_killed
 from tests.engine.conftest import EngineProject
 
@@ -18,7 +19,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
 
 CONTROL_PLANES = ("cp-1", "cp-2", "cp-3")
 WORKERS = ("worker-1", "worker-2")
-STATIC_PODS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 TARGET = "1.36.4"
 
 
