@@ -425,9 +425,12 @@ class TalosNode:
         self.set_stage(Stage.RUNNING)
 
     async def _join_etcd(self) -> None:
-        """etcd waits in Preparing until some control plane of the cluster is bootstrapped, then joins."""
+        """etcd waits in Preparing until some control plane of the cluster is bootstrapped, then joins; when this
+        node is the one bootstrapped, Bootstrap starts its etcd and the wait ends (etcd starts once)."""
         while self.fabric.join(self.etcd_cluster_id(), self.hostname, self.address) is None:
             await asyncio.sleep(_JOIN_POLL)
+        if self.storage.etcd_data():
+            return
         self.storage.set_etcd_data(True)
         await self._start_etcd()
 

@@ -3,12 +3,13 @@ the official `kubernetes` client, unchanged, and lists the cluster's nodes NotRe
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from kubernetes import client, config
 
 from common.waiting import Deadline
-from lab.talos.node import TalosNode
+from lab.talos.node import _JOIN_POLL, TalosNode
 from lab.talos.stages import EtcdState
 from lab.talos.testing import ClusterMaterial, NodeFactory, port_open
 from talos.api.client import TalosClient
@@ -41,6 +42,14 @@ def test_no_kubernetes_api_before_bootstrap(talos_nodes: NodeFactory, cluster: C
     node.wait_for(lambda n: n.etcd_state is EtcdState.PREPARING)
 
     assert node.kubernetes is None and not port_open(node.address, 6443)
+
+
+def test_the_bootstrapped_node_starts_etcd_and_its_api_once(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    node = bootstrapped_control_plane(talos_nodes, cluster)
+    serving = node.kubernetes
+    time.sleep(_JOIN_POLL * 4)  # the wait for a bootstrapped peer ends too: it must not start etcd a second time
+
+    assert node.kubernetes is serving and node.etcd_state is EtcdState.HEALTHY
 
 
 def test_kubeconfig_lists_the_clusters_nodes_not_ready(
