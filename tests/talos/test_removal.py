@@ -8,7 +8,6 @@ import threading
 import pytest
 
 from common.waiting import Deadline
-from lab.kubernetes.workloads import Workloads
 from lab.talos import testing as lab_talos
 from lab.talos.node import TalosNode
 from lab.talos.stages import Stage
@@ -232,16 +231,6 @@ def test_policy_from_dict_names_each_bad_field() -> None:
 # --- with a kubeconfig: cordon, drain, Node deletion -----------------------------------------------------------
 
 
-def kubeconfig(cluster: LabCluster) -> str:
-    with TalosClient(cluster.control_planes[0].address, cluster.admin) as client:
-        return client.kubeconfig()
-
-
-def workloads(cluster: LabCluster) -> Workloads:
-    node = cluster.control_planes[0]
-    return node.fabric.workloads(node.etcd_cluster_id())
-
-
 def node_names(cluster: LabCluster, via: TalosNode) -> list[str]:
     return [info.name for info in via.fabric.kubernetes_nodes(via.etcd_cluster_id())]
 
@@ -253,7 +242,7 @@ def with_worker(talos_nodes: NodeFactory, bundle: SecretsBundle) -> LabCluster:
 
 def test_worker_is_drained_reset_and_its_node_object_deleted(with_worker: LabCluster) -> None:
     worker = with_worker.workers[0]
-    pods = workloads(with_worker)
+    pods = with_worker.workloads()
     pods.add_pod("web-1", worker.hostname)
     pods.add_pod("agent-x", worker.hostname, owner_kind="DaemonSet")
     lines: list[str] = []
@@ -262,7 +251,7 @@ def test_worker_is_drained_reset_and_its_node_object_deleted(with_worker: LabClu
         target(with_worker, worker, "worker-1"),
         with_worker.admin,
         RemovalPolicy(),
-        kubeconfig=kubeconfig(with_worker),
+        kubeconfig=with_worker.kubeconfig(),
         timeouts=FAST,
         progress=lines.append,
     )
@@ -277,11 +266,11 @@ def test_drain_blocked_by_a_disruption_budget_stops_before_anything_is_reset_and
     with_worker: LabCluster,
 ) -> None:
     worker = with_worker.workers[0]
-    pods = workloads(with_worker)
+    pods = with_worker.workloads()
     pods.add_pod("db-0", worker.hostname, owner_kind="StatefulSet")
     pods.block_eviction("db-0", "db-pdb")
     short = RemovalTimeouts(total=10, drain=0.5, gone=0.3)
-    config = kubeconfig(with_worker)
+    config = with_worker.kubeconfig()
 
     with pytest.raises(RemovalError) as raised:
         remove_node(
@@ -299,7 +288,7 @@ def test_removing_the_control_plane_behind_the_kubeconfig_uses_another_one_for_k
     with_worker: LabCluster,
 ) -> None:
     first, second, _third = with_worker.control_planes
-    config = kubeconfig(with_worker)  # its server is the first control plane's :6443
+    config = with_worker.kubeconfig()  # its server is the first control plane's :6443
 
     membership = confirm_member(
         target(with_worker, first, "cp-1"), with_worker.admin, Deadline.after(5), kubeconfig=config
