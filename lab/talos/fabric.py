@@ -18,6 +18,7 @@ from talos.kubernetes_images import STATIC_PODS
 from talos.pki import CertAndKey
 
 if TYPE_CHECKING:
+    from lab.talos.machineconfig import MachineConfig
     from lab.talos.node import TalosNode
 
 
@@ -95,17 +96,23 @@ class Fabric:
         """The nodes a cluster's Kubernetes API lists: every node of the cluster whose kubelet runs (NotReady:
         the lab installs no CNI), and the Node objects that outlive a stopped kubelet until deleted (Workloads). Called
         from the API's threads: reads each node's state without its lock."""
-        with self._lock:
-            nodes = sorted(self._nodes.values(), key=lambda node: node.address)
         listed = []
-        for node in nodes:
-            config = node.config
-            if config is None or not node.services_up or config.cluster_id != cluster_id:
-                continue
+        for node, config in self._running_in(cluster_id):
             role = "control-plane" if config.control_plane else "worker"
             version = node.components.version("kubelet") or config.kubernetes_version
             listed.append(NodeInfo(node.hostname, node.address, role, version, os_image=f"Talos ({node.version})"))
         return self.workloads(cluster_id).registered(listed)
+
+    def _running_in(self, cluster_id: str) -> list[tuple[TalosNode, MachineConfig]]:
+        """The cluster's nodes whose services run (their kubelet reports), by address, each with its config."""
+        with self._lock:
+            nodes = sorted(self._nodes.values(), key=lambda node: node.address)
+        running = []
+        for node in nodes:
+            config = node.config  # read once: the node's loop may change it meanwhile
+            if config is not None and node.services_up and config.cluster_id == cluster_id:
+                running.append((node, config))
+        return running
 
     def workloads(self, cluster_id: str) -> Workloads:
         """The cluster's Kubernetes objects beyond the nodes' reports (Node objects outliving their kubelet,
@@ -116,13 +123,8 @@ class Fabric:
     def kubernetes_pods(self, cluster_id: str) -> list[PodInfo]:
         """The control-plane static pods of a cluster's nodes whose kubelet runs, as their mirror pods show them
         (lab.talos.kubernetes_components). Called from the API's threads, like `kubernetes_nodes`."""
-        with self._lock:
-            nodes = sorted(self._nodes.values(), key=lambda node: node.address)
         pods = []
-        for node in nodes:
-            config = node.config
-            if config is None or not node.services_up or config.cluster_id != cluster_id:
-                continue
+        for node, _config in self._running_in(cluster_id):
             for name, component in list(node.components.running.items()):
                 if name in STATIC_PODS:
                     version = str(component.running_version)
