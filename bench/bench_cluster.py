@@ -7,9 +7,9 @@ up: a lab of its own with the delays of `python -m lab` (real-world durations x 
 as it is (five nodes), then the same stack cut down to cp-1, each from bare servers in a fresh backend, wall time of
 `pulumi up` (goal: ratio <= 1.3). preview: the provider side of `pulumi preview` of a 50-node stack with nothing to
 change, i.e. Check and Diff of every dynamic resource (per node: RescueInstall, TalosMachineConfig, one or two
-DnsRecords, TalosUpgrade, ClusterMember; once: ClusterSecrets, ClusterBootstrap, KubernetesUpgrade) through the
-SDK's provider server, with every API the providers know (Robot, Cloud, each node's Talos API) pointed at listeners
-that count connections (goal: under 1 s, no connection).
+DnsRecords, TalosUpgrade, ClusterMember; once: ClusterSecrets, ClusterBootstrap, KubernetesUpgrade, ClusterRoster)
+through the SDK's provider server, with every API the providers know (Robot, Cloud, each node's Talos API) pointed
+at listeners that count connections (goal: under 1 s, no connection).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from lab.delays import Delays
 from lab.services import Lab, LabSpec
 from providers.cluster_bootstrap import ClusterBootstrapProvider
 from providers.cluster_member import ClusterMemberProvider
+from providers.cluster_roster import ClusterRosterProvider
 from providers.cluster_secrets import ClusterSecretsProvider
 from providers.dns_record import DnsRecordProvider
 from providers.kubernetes_upgrade import KubernetesUpgradeProvider
@@ -180,8 +181,11 @@ def _deployed(server: ProviderServer, bundle: SecretsBundle, talos: list[tuple[s
         upgraded = _settled(server, TalosUpgradeProvider(), f"{name}-upgrade", "talos:TalosUpgrade", upgrade, ran)
         resources.append(upgraded)
         joined = {**member, "secretsYaml": secrets_yaml, "kubeconfig": kubeconfig, "controlPlanes": control_planes}
-        joined["policy"] = {"drain": True, "reset": "config", "reboot": True}
         resources.append(_settled(server, ClusterMemberProvider(), f"{name}-member", "talos:ClusterMember", joined))
+    roster = {"secretsYaml": secrets_yaml, "kubeconfig": kubeconfig}
+    roster["members"] = [{"node": m["name"], "address": m["address"], "role": m["role"]} for m in members]
+    roster["policy"] = {"drain": True, "reset": "config", "reboot": True}
+    resources.append(_settled(server, ClusterRosterProvider(), "bench-roster", "talos:ClusterRoster", roster))
     kubernetes = {"clusterName": "bench", "nodes": members, "secretsYaml": secrets_yaml, "kubeconfig": kubeconfig}
     kubernetes.update(kubernetesVersion="1.36.3", cni="none")
     rolled = {"version": "v1.36.3", "outcome": "already on target"}

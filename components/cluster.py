@@ -15,6 +15,7 @@ from components.node import TalosNode, TalosNodeArgs
 from components.stack import StackConfig
 from providers.cluster_bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from providers.cluster_member import ClusterMember, ClusterMemberArgs
+from providers.cluster_roster import ClusterRoster, ClusterRosterArgs
 from providers.cluster_secrets import ClusterSecrets, ClusterSecretsArgs
 from providers.kubernetes_upgrade import KubernetesUpgrade, KubernetesUpgradeArgs
 from providers.talos_upgrade import TalosUpgrade, TalosUpgradeArgs
@@ -77,6 +78,7 @@ class TalosCluster(pulumi.ComponentResource):
         )
         self.upgrades = self._upgrades(name, stack)
         self.members = self._members(name, stack)
+        self.roster = self._roster(name, stack)
         self.kubernetes = KubernetesUpgrade(
             f"{name}-kubernetes",
             KubernetesUpgradeArgs(
@@ -126,10 +128,8 @@ class TalosCluster(pulumi.ComponentResource):
         return upgrades
 
     def _members(self, name: str, stack: StackConfig) -> dict[str, ClusterMember]:
-        """One ClusterMember per node: removing a node from the stack deletes it, which takes the node out of the
-        cluster per the stack's removal policy (drain, etcd leave, reset) before its server is let go."""
+        """One ClusterMember per node: confirms the node joined and records its etcd member and Kubernetes Node."""
         control_planes = pulumi.Output.all(*[self.nodes[spec.name].address for spec in stack.control_planes])
-        timeouts = {"removal": stack.timeouts["removal"]} if "removal" in stack.timeouts else None
         return {
             spec.name: ClusterMember(
                 f"{name}-{spec.name}-member",
@@ -140,13 +140,38 @@ class TalosCluster(pulumi.ComponentResource):
                     secrets_yaml=self.secrets.secretsYaml,
                     control_planes=control_planes,  # type: ignore[arg-type]
                     kubeconfig=self.bootstrap.kubeconfig,
-                    policy=stack.removal.to_input(),
-                    timeouts=timeouts,
                 ),
                 pulumi.ResourceOptions(parent=self.nodes[spec.name], depends_on=[self.bootstrap]),
             )
             for spec in stack.nodes
         }
+
+    def _roster(self, name: str, stack: StackConfig) -> ClusterRoster:
+        """The cluster's member list: removing a node from the stack drops it from the roster, whose update takes
+        the node out of the cluster per the stack's removal policy (drain, etcd leave, reset) before its server is
+        let go. Destroying the stack deletes the roster, which touches no node."""
+        entries = [
+            pulumi.Output.all(
+                spec.name, self.nodes[spec.name].address, spec.role, member.etcdMemberId, member.kubernetesNode
+            ).apply(
+                lambda parts: dict(
+                    zip(("node", "address", "role", "etcdMemberId", "kubernetesNode"), parts, strict=True)
+                )
+            )
+            for spec, member in zip(stack.nodes, self.members.values(), strict=True)
+        ]
+        timeouts = {"removal": stack.timeouts["removal"]} if "removal" in stack.timeouts else None
+        return ClusterRoster(
+            f"{name}-roster",
+            ClusterRosterArgs(
+                members=entries,  # type: ignore[arg-type]
+                secrets_yaml=self.secrets.secretsYaml,
+                kubeconfig=self.bootstrap.kubeconfig,
+                policy=stack.removal.to_input(),
+                timeouts=timeouts,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
 
     def _ssh_key(self, name: str, stack: StackConfig, public_key: pulumi.Input[str] | None) -> hcloud.SshKey | None:
         if public_key is None or not any(spec.cloud for spec in stack.nodes):

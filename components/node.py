@@ -1,7 +1,8 @@
 """TalosNode: one server taken to a configured Talos node, and its DNS values.
 
 (Cloud: the `pulumi_hcloud` server) -> RescueInstall -> TalosMachineConfig -> DnsRecords (the API name's A set for a
-control plane; the node's own name when the stack asks). Wiring only: no I/O, `apply` only to format values.
+control plane; the node's own name when the stack asks; with `dns.ipv6` an AAAA value next to each A value). Wiring
+only: no I/O, `apply` only to format values.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from providers.talos_machine_config import TalosMachineConfig, TalosMachineConfi
 TYPE = "talos-hetzner:index:TalosNode"
 _SELECTOR_FIELDS = {"serial": "serial", "wwn": "wwid", "model": "model"}
 """RescueInstall disk selector fields Talos' machine.install.diskSelector can match too."""
+IPV6_GATEWAY = "fe80::1"
+"""Hetzner routes a dedicated server's /64 to its link-local address; the gateway is always fe80::1."""
 
 
 @dataclass
@@ -95,26 +98,30 @@ class TalosNode(pulumi.ComponentResource):
             child,
         )
         self.address = self.config.address  # type: ignore[attr-defined]
+        self.ipv6: pulumi.Input[str] | None = self.server.ipv6_address if self.server is not None else spec.ipv6
         self.records = self._dns_records(name, spec, stack, args.dns_dependency)
         self.register_outputs({"address": self.address, "role": spec.role, "configSha256": self.config.configSha256})
 
     def _dns_records(
         self, name: str, spec: NodeSpec, stack: StackConfig, dependency: pulumi.Resource | None
     ) -> list[DnsRecord]:
-        """The node's values: in the API name's A set (control planes) and under its own name (if asked)."""
+        """The node's values: in the API name's A set (control planes) and under its own name (if asked); with
+        dns.ipv6 also its IPv6 address in the AAAA sets (`<name>-api6`, `<name>-dns6`)."""
         dns = stack.dns
         if dns is None:
             return []
         after = [self.config, *([dependency] if dependency else [])]
         opts = pulumi.ResourceOptions(parent=self, depends_on=after)
         names = ([("api", dns.name)] if spec.control_plane else []) + ([("dns", spec.name)] if dns.node_records else [])
+        families = [("", "A", self.address), *([("6", "AAAA", self.ipv6)] if dns.ipv6 and self.ipv6 else [])]
         return [
             DnsRecord(
-                f"{name}-{suffix}",
-                DnsRecordArgs(zone=dns.zone, name=record, type="A", value=self.address, ttl=dns.ttl),
+                f"{name}-{suffix}{family}",
+                DnsRecordArgs(zone=dns.zone, name=record, type=kind, value=value, ttl=dns.ttl),
                 opts,
             )
             for suffix, record in names
+            for family, kind, value in families
         ]
 
 
@@ -135,7 +142,8 @@ def _hostname_patch(name: str) -> PatchSpec:
 
 
 def _static_network_patch(spec: NodeSpec) -> PatchSpec:
-    """The /32 Hetzner routes to a dedicated server; the gateway (outside the /32) is reached on-link."""
+    """The /32 Hetzner routes to a dedicated server; the gateway (outside the /32) is reached on-link. With an IPv6
+    address: that address in its /64, and the default IPv6 route via fe80::1."""
     network = spec.network
     assert network is not None and spec.address is not None
     lines = [
@@ -144,9 +152,11 @@ def _static_network_patch(spec: NodeSpec) -> PatchSpec:
         f"name: {network.interface}",
         "addresses:",
         f"    - address: {spec.address}/32",
+        *([f"    - address: {spec.ipv6}/64"] if spec.ipv6 else []),
         "routes:",
         f"    - destination: {network.gateway}/32",
         f"    - gateway: {network.gateway}",
+        *([f"    - gateway: {IPV6_GATEWAY}"] if spec.ipv6 else []),
     ]
     text = "\n".join(lines) + "\n"
     if network.nameservers:

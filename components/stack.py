@@ -86,6 +86,9 @@ class NodeSpec:
     cloud: CloudServer | None = None
     address: str | None = None
     """The main IPv4 address of a dedicated server (a Cloud server's comes from the API)."""
+    ipv6: str | None = None
+    """An IPv6 address of a dedicated server's /64 (e.g. its ::1), put on the link with the static network; a Cloud
+    server's comes from the API."""
     disk: Mapping[str, Any] = field(default_factory=dict)
     wipe: str = "refuse"
     reinstall: str | None = None
@@ -111,6 +114,8 @@ class DnsSpec:
     create_zone: bool = False
     """Create the zone in the Cloud project (the lab); otherwise it must exist."""
     node_records: bool = True
+    ipv6: bool = False
+    """Publish an AAAA value next to each A value: a dedicated node's `ipv6`, a Cloud server's IPv6 address."""
 
     @property
     def api_fqdn(self) -> str:
@@ -230,9 +235,9 @@ _DECLARED = (
 )
 DECLARED_KEYS = frozenset(_DECLARED)
 """Keys Pulumi.yaml declares (tests check the two agree)."""
-_NODE_KEYS = ("name", "role", "robot", "cloud", "address", "disk", "wipe", "reinstall", "network", "patches")
+_NODE_KEYS = ("name", "role", "robot", "cloud", "address", "ipv6", "disk", "wipe", "reinstall", "network", "patches")
 _CLOUD_KEYS = ("serverType", "location", "image")
-_DNS_KEYS = ("zone", "name", "ttl", "createZone", "nodeRecords")
+_DNS_KEYS = ("zone", "name", "ttl", "createZone", "nodeRecords", "ipv6")
 _DISK_KEYS = ("wwn", "serial", "model", "minSize", "maxSize", "byId")
 _NETWORK_KEYS = ("interface", "gateway", "nameservers")
 _PATCH_GROUPS = ("cluster", "controlplane", "worker")
@@ -279,6 +284,7 @@ class _Reader:
         )
         if any(node.kind == "robot" for node in nodes) and not config.robot_user:
             self.problem("robotUser", "is required for dedicated servers", "pulumi config set robotUser '#ws+...'")
+        self._published_ipv6(config)
         if self.problems:
             raise StackConfigError(self.problems)
         return config
@@ -307,11 +313,13 @@ class _Reader:
         return value
 
     def _flag(self, key: str, default: bool) -> bool:
-        value = self.values.get(key, default)
+        return self._flag_in(key, self.values.get(key, default), default, f"pulumi config set {key} true")
+
+    def _flag_in(self, key: str, value: Any, default: bool, fix: str) -> bool:
         if isinstance(value, str) and value in ("true", "false"):
             return value == "true"
         if not isinstance(value, bool):
-            self.problem(key, f"must be true or false, not {value!r}", f"pulumi config set {key} true")
+            self.problem(key, f"must be true or false, not {value!r}", fix)
             return default
         return value
 
@@ -352,6 +360,7 @@ class _Reader:
         self._unique("name", [(n.name, n.name) for n in nodes])
         self._unique("robot", [(n.name, str(n.robot)) for n in nodes if n.robot is not None])
         self._unique("address", [(n.name, n.address) for n in nodes if n.address])
+        self._unique("ipv6", [(n.name, n.ipv6) for n in nodes if n.ipv6])
         if nodes and not any(node.control_plane for node in nodes):
             self.problem("nodes", "has no control plane", "give at least one node role: controlplane")
         return nodes
@@ -400,6 +409,7 @@ class _Reader:
             robot=robot,
             cloud=server,
             address=item.get("address") if robot is not None else None,
+            ipv6=self._node_ipv6(key, item.get("ipv6"), robot is not None, network),
             disk=disk,
             wipe=self._node_choice(f"{key}.wipe", item.get("wipe"), WIPE_POLICIES, "refuse"),
             reinstall=_string(item.get("reinstall")) or None,
@@ -445,6 +455,33 @@ class _Reader:
             self.problem(f"{key}.network.nameservers", "must list IP addresses", "e.g. [185.12.64.1, 185.12.64.2]")
             servers = []
         return StaticNetwork(str(interface), str(gateway), tuple(servers))
+
+    def _node_ipv6(self, key: str, value: Any, robot: bool, network: StaticNetwork | None) -> str | None:
+        """A dedicated server's IPv6 address (canonical), which its static network puts on the link."""
+        if value is None or value == "":
+            return None
+        if not robot:
+            self.problem(f"{key}.ipv6", "is for dedicated servers", "drop it: a Cloud server's IPv6 comes from the API")
+            return None
+        if not _ipv6(value) or any(_unusable_ipv6(ipaddress.IPv6Address(value))):
+            fix = "an address of the server's /64 in Robot, e.g. 2a01:4f8:111:4221::1"
+            self.problem(f"{key}.ipv6", f"{value!r} is not an IPv6 address a node can own", fix)
+            return None
+        if network is None:
+            fix = "add network: {interface, gateway} (the static config that puts it on the link), or drop ipv6"
+            self.problem(f"{key}.ipv6", "needs the node's static network", fix)
+            return None
+        return str(ipaddress.IPv6Address(value))
+
+    def _published_ipv6(self, config: StackConfig) -> None:
+        """With dns.ipv6, every dedicated node that gets an A value needs the address its AAAA value publishes."""
+        dns = config.dns
+        if dns is None or not dns.ipv6:
+            return
+        for node in config.nodes:
+            if node.kind == "robot" and not node.ipv6 and (node.control_plane or dns.node_records):
+                fix = "set its ipv6 (an address of its /64 in Robot, e.g. 2a01:4f8:111:4221::1), or dns.ipv6: false"
+                self.problem(f"nodes.{node.name}.ipv6", "is required: dns.ipv6 publishes an AAAA value for it", fix)
 
     def _node_choice(self, key: str, value: Any, choices: Sequence[str], default: str) -> str:
         if value is None:
@@ -519,6 +556,7 @@ class _Reader:
             ttl=ttl,
             create_zone=dns.get("createZone") is True,
             node_records=dns.get("nodeRecords", True) is not False,
+            ipv6=self._flag_in("dns.ipv6", dns.get("ipv6", False), False, "write ipv6: true or false under dns"),
         )
 
     def _removal(self) -> RemovalPolicy:
@@ -581,6 +619,10 @@ def _ipv6(value: Any) -> bool:
         return isinstance(value, str) and ipaddress.ip_address(value).version == 6
     except ValueError:
         return False
+
+
+def _unusable_ipv6(address: ipaddress.IPv6Address) -> tuple[bool, ...]:
+    return address.is_link_local, address.is_multicast, address.is_unspecified, address.is_loopback
 
 
 def _string(value: Any) -> str:

@@ -23,7 +23,7 @@ from hcloud.exp.zone import format_txt_record
 from hcloud.zones import Zone, ZoneRecord, ZoneRRSet
 
 from common.waiting import Progress, no_progress
-from hetzner.cloud import CloudClient, CloudError
+from hetzner.cloud import CloudActionError, CloudClient, CloudError
 from hetzner.errors import HetznerError
 
 RECORD_TYPES = (
@@ -48,7 +48,7 @@ class DnsInputError(HetznerError):
 
 
 class DnsConflictError(HetznerError):
-    """Values are claimed by another owner, or vanished while being claimed."""
+    """Values are claimed by another owner, vanished while being claimed, or a CNAME would share its name."""
 
 
 # --- normalisation -------------------------------------------------------------------------------
@@ -280,7 +280,11 @@ class DnsClient(CloudClient):
             progress(f"{key}: adding {', '.join(added)}")
             create_ttl = None if current.comments else ttl  # an existing set's TTL is changed below
             records = [ZoneRecord(v, tag) for v in added]
-            self._change(key, "add_records", lambda rrset: zones.add_rrset_records(rrset, records, ttl=create_ttl))
+            try:
+                self._change(key, "add_records", lambda rrset: zones.add_rrset_records(rrset, records, ttl=create_ttl))
+            except CloudError as error:
+                conflict = None if current.comments else self._cname_conflict(key, error)  # new sets only
+                raise conflict or error from None
         if adopted:
             progress(f"{key}: adopting {', '.join(adopted)} (already present)")
             records = [ZoneRecord(v, tag) for v in adopted]
@@ -288,7 +292,10 @@ class DnsClient(CloudClient):
         final = self.record_set(key)
         lost = [v for v in wanted if final is None or final.owner_of(v) != owner]
         if final is None or lost:
-            raise DnsConflictError(f"{key}: {', '.join(lost)} removed or claimed by someone else while being added")
+            raise DnsConflictError(
+                f"{key}: {', '.join(lost)} removed or claimed by someone else while being added (fix: find the "
+                "other writer of this set - a stack, resource or person - give each its own values, and run up again)"
+            )
         if final.ttl != ttl:
             self.change_ttl(key, ttl, progress=progress)
         return Claim(added, adopted)
@@ -311,9 +318,40 @@ class DnsClient(CloudClient):
         self._change(key, "change_ttl", lambda rrset: self._hcloud.zones.change_rrset_ttl(rrset, ttl))
 
     def _change(self, key: RecordKey, action: str, post: Callable[[ZoneRRSet], BoundAction]) -> None:
-        """POST one RRSet action and wait for it."""
+        """POST one RRSet action and wait for it; a failed action names the record set."""
         rrset = ZoneRRSet(name=key.name, type=key.type, zone=Zone(name=key.zone))
-        self._act(f"POST {_path(key)}/actions/{action}", lambda: post(rrset))
+        try:
+            self._act(f"POST {_path(key)}/actions/{action}", lambda: post(rrset))
+        except CloudActionError as error:
+            raise CloudActionError(error.command, error.action_id, f"{error.reason}, changing {key}") from None
+
+    def _cname_conflict(self, key: RecordKey, refused: CloudError) -> DnsConflictError | None:
+        """Why the API refused to create the set, when a CNAME would share its name with other types (RFC 1034).
+
+        A resource cannot know this offline (the other sets belong to other resources or to nobody), so the name's
+        sets are read only after the API refused; None when they do not explain the refusal (or cannot be read).
+        """
+        zones = self._hcloud.zones
+        try:
+            listed = self._call(
+                f"GET /zones/{key.zone}/rrsets?name={key.name}",
+                lambda: zones.get_rrset_all(Zone(name=key.zone), name=key.name),
+            )
+        except CloudError:
+            return None
+        others = sorted({rrset.type for rrset in listed if rrset.name == key.name and rrset.type} - {key.type})
+        blocking = others if key.type == "CNAME" else [kind for kind in others if kind == "CNAME"]
+        if not blocking:
+            return None
+        fix = (
+            "remove them, or put the CNAME at another name"
+            if key.type == "CNAME"
+            else "remove the CNAME, or use another name"
+        )
+        return DnsConflictError(
+            f"{key}: the name already holds {'/'.join(blocking)} records and a CNAME shares its name with no other "
+            f"type (fix: {fix}); the API said: {refused.message} ({refused.code})"
+        )
 
 
 def _path(key: RecordKey) -> str:

@@ -30,8 +30,8 @@ from hetzner.disks import Disk, DiskError, DiskSelector, WipePolicy, check_wipe,
 from hetzner.errors import HetznerError
 from hetzner.images import ImageSource
 from hetzner.keys import md5_fingerprint, public_key_line
-from hetzner.machines import RescueMachine
-from hetzner.probe import TALOS_API_PORT, NodeProbe, Probe, TalosState, probe_talos
+from hetzner.machines import RescueAccess, RescueMachine
+from hetzner.probe import TALOS_API_PORT, NodeProbe, Probe, TalosState, talos_api_probe
 from hetzner.rescue import (
     HostKeyPins,
     ImageWriteError,
@@ -89,7 +89,7 @@ class InstallPlan:
 
 @dataclass(frozen=True)
 class InstallReport:
-    """What happened, for the provider's outputs: never any secret."""
+    """What happened, for the provider's outputs; the one secret, `rescue_password`, is never in its repr."""
 
     outcome: Outcome
     talos_state: str
@@ -99,6 +99,8 @@ class InstallReport:
     resets: tuple[str, ...] = ()
     rescue_host_key: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    rescue_password: str | None = field(default=None, repr=False)
+    """The root password of the rescue activation that came up (secret: for the provider's secret output only)."""
 
 
 def install_talos(
@@ -106,7 +108,7 @@ def install_talos(
     plan: InstallPlan,
     *,
     key: paramiko.PKey,
-    probe: Probe = probe_talos,
+    probe: Probe = talos_api_probe,
     progress: Progress = no_progress,
     sleep: Sleep = time.sleep,
 ) -> InstallReport:
@@ -118,7 +120,7 @@ def install_talos(
         return _adopted(found, started)
     if found.state is TalosState.CONFIGURED:
         progress("Talos is configured; reinstalling as asked by the reinstall trigger")
-    session, resets = _enter_rescue(machine, plan, key, progress, sleep)
+    session, resets, access = _enter_rescue(machine, plan, key, progress, sleep)
     timings = {"rescue": time.monotonic() - started}
     install_started = time.monotonic()
     try:
@@ -140,6 +142,7 @@ def install_talos(
         resets=resets,
         rescue_host_key=host_key,
         timings=_rounded(timings),
+        rescue_password=access.password,
     )
 
 
@@ -193,8 +196,10 @@ def _adoptable(plan: InstallPlan, found: NodeProbe) -> bool:
 
 def _enter_rescue(
     machine: RescueMachine, plan: InstallPlan, key: paramiko.PKey, progress: Progress, sleep: Sleep
-) -> tuple[RescueSession, tuple[str, ...]]:
-    """Arm rescue and reset until the rescue system answers, escalating reset types; raise with what was tried."""
+) -> tuple[RescueSession, tuple[str, ...], RescueAccess]:
+    """Arm rescue and reset until the rescue system answers, escalating reset types; raise with what was tried.
+
+    Returns the session, the resets done and the access (host keys, password) of the activation that came up."""
     public_key, fingerprint = public_key_line(key, "talos-hetzner"), md5_fingerprint(key)
     tried: list[str] = []
     resets: list[str] = []
@@ -219,7 +224,7 @@ def _enter_rescue(
             tried.append(f"{done}: {timeout}")
             continue
         progress(f"rescue system up after {format_elapsed(deadline.elapsed())} (host key {session.host_key})")
-        return session, tuple(resets)
+        return session, tuple(resets), access
     raise InstallError(
         f"{plan.node}: the rescue system did not come up on {machine.label} after {len(tried)} reset(s): "
         + "; ".join(tried)

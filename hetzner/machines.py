@@ -8,10 +8,10 @@ valid for one boot only, and a boot that missed rescue has used it up.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from common.waiting import Backoff, Deadline, Sleep, wait_until
+from common.waiting import Backoff, Deadline, Sleep, WaitTimeout, wait_until
 from hetzner.cloud import CloudClient
 from hetzner.errors import HetznerError
 from hetzner.robot import ResetOptions, ResetType, RobotClient
@@ -36,11 +36,14 @@ class RescueAccess:
     """How to recognize an armed rescue system: login is by our SSH key only.
 
     The root password the APIs return is never sent: before the host key is known, the SSH server may still be
-    the old system (or something else at that address), and a password would go to it.
+    the old system (or something else at that address), and a password would go to it. It is kept only to be
+    handed to the user as a secret (a login on the console while the rescue system runs).
     """
 
     host_keys: tuple[str, ...] = ()
     """Host key fingerprints the API reported for this rescue boot: the SSH host key must be one of them."""
+    password: str | None = field(default=None, repr=False)
+    """The activation's root password (secret); None when the API returned none."""
 
 
 class RescueMachine(Protocol):
@@ -59,14 +62,22 @@ class RescueMachine(Protocol):
 class RobotMachine:
     """A dedicated server, armed and reset through the Robot webservice."""
 
-    def __init__(self, client: RobotClient, number: int, *, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self,
+        client: RobotClient,
+        number: int,
+        *,
+        sleep: Sleep = time.sleep,
+        power_off_timeout: float = POWER_OFF_TIMEOUT,
+    ) -> None:
         self._client, self.number, self._sleep = client, number, sleep
+        self.power_off_timeout = power_off_timeout
         self.label = f"robot server {number}"
 
     def arm_rescue(self, public_key: str, fingerprint: str) -> RescueAccess:
         self._client.keys.ensure(key_name(fingerprint), public_key, fingerprint)
         rescue = self._client.boot.enable_rescue(self.number, [fingerprint])
-        return RescueAccess(tuple(key.fingerprint for key in rescue.host_keys))
+        return RescueAccess(tuple(key.fingerprint for key in rescue.host_keys), rescue.password)
 
     def reset(self, attempt: int) -> str:
         kind = choose_reset(self._client.reset.options(self.number), attempt)
@@ -74,13 +85,19 @@ class RobotMachine:
             self._client.reset.execute(self.number, kind)
             return f"{kind} reset"
         self._client.reset.execute(self.number, "power_long")
-        wait_until(
-            lambda: True if self._client.reset.options(self.number).is_off else None,
-            Deadline.after(POWER_OFF_TIMEOUT),
-            what=f"{self.label} to power off",
-            backoff=Backoff(first=0.5, factor=2.0, cap=5.0),
-            sleep=self._sleep,
-        )
+        try:
+            wait_until(
+                lambda: True if self._client.reset.options(self.number).is_off else None,
+                Deadline.after(self.power_off_timeout),
+                what=f"{self.label} to power off",
+                backoff=Backoff(first=0.5, factor=2.0, cap=5.0),
+                sleep=self._sleep,
+            )
+        except WaitTimeout as timeout:
+            raise MachineError(
+                f"{self.label} was sent a forced power-off (power_long), but {timeout} "
+                "(fix: check the server in Robot and power it off or reset it by hand, then re-run)"
+            ) from None
         self._client.reset.execute(self.number, "power")
         return "power cycle"
 
@@ -114,8 +131,8 @@ class CloudMachine:
 
     def arm_rescue(self, public_key: str, fingerprint: str) -> RescueAccess:
         key_id = self._client.ensure_ssh_key(key_name(fingerprint), public_key, fingerprint)
-        self._client.enable_rescue(self.server_id, [key_id])
-        return RescueAccess()  # the Cloud API reports no rescue host keys
+        enabled = self._client.enable_rescue(self.server_id, [key_id])
+        return RescueAccess(password=enabled.root_password)  # the Cloud API reports no rescue host keys
 
     def reset(self, attempt: int) -> str:
         if self._client.server(self.server_id).status == "off":

@@ -245,15 +245,21 @@ class RescueSession:
         deadline: Deadline,
         progress: Progress = no_progress,
     ) -> WriteResult:
-        """Stream the image onto the disk's by-id path and verify it; see the module docstring for the order."""
+        """Stream the image onto the disk's by-id path and verify it; see the module docstring for the order.
+
+        A disk without a /dev/disk/by-id link (some virtual disks) is written through its kernel name, and the
+        progress says so: that name may differ on the next boot, but it is the disk the inventory just chose.
+        """
         target = disk.by_id or disk.path
+        if not disk.by_id:
+            progress(f"{disk.path} has no /dev/disk/by-id link; writing to {disk.path} as listed just now")
         script = image_write_script(image, target, disk.size, sha256 or "")
         started = time.monotonic()
         channel = self._open()
-        channel.set_combine_stderr(True)
-        channel.exec_command(f"bash -c {shlex.quote(script)}")
         reader = WriteMonitor(progress, started)
         try:
+            channel.set_combine_stderr(True)
+            channel.exec_command(f"bash -c {shlex.quote(script)}")
             while True:
                 channel.settimeout(max(0.1, min(5.0, deadline.remaining())))
                 try:

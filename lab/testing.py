@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lab.delays import Delays
 from lab.services import Lab, LabSpec
 
 
@@ -34,6 +35,9 @@ def lab(lab_servers: Lab) -> Iterator[Lab]:
     lab_servers.reset()
 
 
-def slow_image_downloads(lab: Lab) -> None:
-    """Until the test ends, the ~3.4 MB test image streams onto a disk for about a second: a drop lands mid-write."""
-    lab.set_delays(dataclasses.replace(lab.delays, bandwidth=3e6))
+def slow_image_downloads(lab: Lab, seconds: float = 1.0) -> Delays:
+    """Until the test ends (or the returned delays are set back), the ~3.4 MB test image streams onto a disk for
+    about `seconds`: a drop lands mid-write."""
+    before = lab.delays
+    lab.set_delays(dataclasses.replace(before, bandwidth=3.4e6 / seconds))
+    return before

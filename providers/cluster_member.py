@@ -1,16 +1,12 @@
-"""ClusterMember: a node's membership of the bootstrapped cluster; deleting it takes the node out of the cluster safely.
+"""ClusterMember: a node's membership of the bootstrapped cluster, confirmed and recorded.
 
 The program creates one per node after ClusterBootstrap. `create` checks, quickly, that the node is a member (it
 answers with the cluster's mTLS; a control plane is in etcd's member list) and records its etcd member ID and its
-Kubernetes Node name. `delete` — what `pulumi up` runs when the node is removed from the stack config — runs
-talos.removal.remove_node per `policy`: refuse to remove the last control plane or to break etcd's quorum, cordon and
-drain (with a kubeconfig), leave etcd, reset, delete the Node object. A delete sees only the state, so every input
-it needs is kept there, secrets as secret outputs (`secretsYaml`, `kubeconfig`).
+Kubernetes Node name, which the cluster's ClusterRoster keeps: dropping the node from the roster is what takes it
+out of the cluster (providers/cluster_roster.py). `delete` touches nothing, so `pulumi destroy` never resets a node.
 
-No change is ever a replace: a replace would delete this resource, which resets the node. A changed `address` (the
-server got a new IP) or `role`/`node` is an update that re-reads the membership (read-only); policy and settings
-changes are updates that touch nothing, and they take effect for the delete that follows (`pulumi up` first, then
-remove the node: a changed policy must be in the state before the delete runs).
+No change is ever a replace. A changed `address` (the server got a new IP) or `role`/`node` is an update that
+re-reads the membership (read-only); other changes are updates that touch nothing.
 """
 
 from __future__ import annotations
@@ -27,18 +23,10 @@ from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.errors import TalosError
 from talos.kube_drain import KubeCluster
-from talos.removal import (
-    ROLES,
-    ClusterNode,
-    Membership,
-    RemovalPolicy,
-    RemovalTimeouts,
-    confirm_member,
-    remove_node,
-)
+from talos.removal import ROLES, ClusterNode, confirm_member
 
-DEFAULT_TIMEOUTS = {"confirm": 300.0, "removal": 1200.0, "drain": 300.0, "gone": 60.0}
-"""Seconds: create's membership check; the whole removal; its drain; no answer for this long means the node is gone."""
+DEFAULT_TIMEOUTS = {"confirm": 300.0}
+"""Seconds: create's membership check."""
 TALOS_PORT = 50000
 IDENTITY = ("node", "address", "role", "talosPort")
 """Which node this is: a change re-reads its membership (never a replace: that would reset the node)."""
@@ -61,20 +49,19 @@ class ClusterMemberArgs:
     control_planes: pulumi.Input[list[str]]
     """The cluster's control-plane addresses: etcd is read and changed through them."""
     kubeconfig: pulumi.Input[str] | None = None
-    """An admin kubeconfig (ClusterBootstrap's output); without it, no drain and no Node deletion. A secret."""
-    policy: pulumi.Input[dict[str, Any]] | None = None
-    """`{drain: true, reset: "none" | "config" | "system-disk" (default "config"), reboot: true}`."""
+    """An admin kubeconfig (ClusterBootstrap's output); without it, the Kubernetes Node is not looked up. A secret."""
     talos_port: pulumi.Input[int] = TALOS_PORT
     timeouts: pulumi.Input[dict[str, float]] | None = None
-    """`{confirm?, removal?, drain?, gone?}` in seconds; see DEFAULT_TIMEOUTS."""
+    """`{confirm?}` in seconds; see DEFAULT_TIMEOUTS."""
 
 
 class ClusterMember(Resource, module="talos", name="ClusterMember"):
-    """One node's membership of the cluster; its deletion removes the node from the cluster per `policy`."""
+    """One node's membership of the cluster: confirmed on create, its etcd member and Kubernetes Node recorded."""
 
-    policy: pulumi.Output[dict[str, Any]]
-    etcdMemberId: pulumi.Output[str | None]
-    kubernetesNode: pulumi.Output[str | None]
+    etcdMemberId: pulumi.Output[str]
+    """The etcd member ID (decimal), "" for a worker."""
+    kubernetesNode: pulumi.Output[str]
+    """The Kubernetes Node's name, "" when not known (no kubeconfig)."""
 
     def __init__(self, name: str, args: ClusterMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         props = with_outputs(camel_props(args), OUTPUTS)
@@ -82,16 +69,12 @@ class ClusterMember(Resource, module="talos", name="ClusterMember"):
 
 
 class ClusterMemberProvider(ResourceProvider):
-    """check/diff pure and offline; create/update read the membership; delete removes the node. No per-call state."""
+    """check/diff pure and offline; create/update read the membership; delete forgets. No per-call state."""
 
     serialize_as_secret_always = False  # nothing secret is captured: bundle and kubeconfig arrive as inputs
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = [CheckFailure(name, reason) for name, reason in check_inputs(news)]
-        policy = news.get("policy")
-        if not failures and not has_unknown(policy):
-            news = {**news, "policy": RemovalPolicy.from_dict(policy).to_dict()}  # the state holds the whole policy
-        return CheckResult(news, failures)
+        return CheckResult(news, [CheckFailure(name, reason) for name, reason in check_inputs(news)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = [key for key in news if key != "__provider" and key not in OUTPUTS]
@@ -102,25 +85,11 @@ class ClusterMemberProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if not any(changed(olds.get(key), news.get(key)) for key in IDENTITY):
-            return UpdateResult({**news, **{key: olds.get(key) for key in OUTPUTS}})
+            return UpdateResult({**news, **{key: olds.get(key) or "" for key in OUTPUTS}})
         return UpdateResult({**news, **membership_outputs(news)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        """Take the node out of the cluster per the policy in the state (talos.removal)."""
-        timeouts = _timeouts(props)
-        recorded = props.get("etcdMemberId")
-        try:
-            remove_node(
-                cluster_node(props),
-                admin_context(load_bundle(props["secretsYaml"])),
-                RemovalPolicy.from_dict(props.get("policy")),
-                membership=Membership(int(recorded) if recorded else None, props.get("kubernetesNode") or None),
-                kubeconfig=props.get("kubeconfig") or None,
-                timeouts=RemovalTimeouts(timeouts["removal"], timeouts["drain"], timeouts["gone"]),
-                progress=stderr_progress(str(props["node"])),
-            )
-        except TalosError as err:
-            raise RuntimeError(str(err)) from None
+        """Nothing to undo: the ClusterRoster's update removed the node, if it was removed (not destroyed)."""
 
 
 # --- check: pure and offline ------------------------------------------------------------------------------------
@@ -138,6 +107,19 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("address", reason))
     if "role" in known and known["role"] not in ROLES:
         problems.append(("role", f"{known['role']!r} is not one of {', '.join(ROLES)}"))
+    problems += credential_problems(known)
+    purpose = "etcd is read and changed through them"
+    problems += [("controlPlanes", reason) for reason in address_list_problems(news.get("controlPlanes"), purpose)]
+    port = known.get("talosPort")
+    if port is not None and not (_number(port) and float(port).is_integer() and 0 < port < 65536):
+        problems.append(("talosPort", f"{port!r} is not a port number (1-65535)"))
+    problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), list(DEFAULT_TIMEOUTS))]
+    return [(key, f"{node}: {reason}") for key, reason in problems]
+
+
+def credential_problems(known: dict[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason) for a `secretsYaml` that is no bundle and a `kubeconfig` that is no admin kubeconfig."""
+    problems: list[tuple[str, str]] = []
     if "secretsYaml" in known:
         try:
             load_bundle(known["secretsYaml"])
@@ -148,18 +130,7 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
             KubeCluster.from_kubeconfig(str(known["kubeconfig"]))
         except TalosError as err:
             problems.append(("kubeconfig", str(err)))
-    purpose = "etcd is read and changed through them"
-    problems += [("controlPlanes", reason) for reason in address_list_problems(news.get("controlPlanes"), purpose)]
-    if "policy" in known:
-        try:
-            RemovalPolicy.from_dict(known["policy"])
-        except TalosError as err:
-            problems.append(("policy", str(err)))
-    port = known.get("talosPort")
-    if port is not None and not (_number(port) and float(port).is_integer() and 0 < port < 65536):
-        problems.append(("talosPort", f"{port!r} is not a port number (1-65535)"))
-    problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), list(DEFAULT_TIMEOUTS))]
-    return [(key, f"{node}: {reason}") for key, reason in problems]
+    return problems
 
 
 def _text(value: Any) -> bool:
@@ -185,7 +156,10 @@ def cluster_node(props: dict[str, Any]) -> ClusterNode:
 
 
 def membership_outputs(props: dict[str, Any]) -> dict[str, Any]:
-    """Check the node is a member and record how (`etcdMemberId` as a decimal string: uint64 does not fit a float)."""
+    """Check the node is a member and record how (`etcdMemberId` as a decimal string: uint64 does not fit a float).
+
+    What a node lacks (a worker's etcd member, a Node without a kubeconfig) is "", never null: the engine drops null
+    outputs from the state, and a preview then sees them as unknown, which would show the roster as changing."""
     try:
         membership = confirm_member(
             cluster_node(props),
@@ -196,8 +170,8 @@ def membership_outputs(props: dict[str, Any]) -> dict[str, Any]:
         )
     except TalosError as err:
         raise RuntimeError(str(err)) from None
-    member_id = membership.etcd_member_id
-    return {"etcdMemberId": None if member_id is None else str(member_id), "kubernetesNode": membership.kubernetes_node}
+    member_id = "" if membership.etcd_member_id is None else str(membership.etcd_member_id)
+    return {"etcdMemberId": member_id, "kubernetesNode": membership.kubernetes_node or ""}
 
 
 def _timeouts(props: dict[str, Any]) -> dict[str, float]:

@@ -56,6 +56,8 @@ REPLACING = ("zone", "name", "type")
 TIMEOUT = 300.0
 """Seconds one operation may take, retries and action waits included."""
 T = TypeVar("T")
+_REQUIRED = {"zone": "example.com", "name": "api (or @ for the apex)", "type": "A"}
+"""Inputs without a default, with an example value for the fix."""
 
 
 @dataclass
@@ -142,7 +144,8 @@ class DnsRecordProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         inputs, problems = _checked(news)
         if not self.token:
-            problems.append(("zone", "hcloudToken is not set (fix: pulumi config set --secret hcloudToken ...)"))
+            fix = "pulumi config set --secret hcloudToken <a Cloud project token>, or set hcloud:token"
+            problems.append(("hcloudToken", f"the Cloud API token is not in the stack config (fix: {fix})"))
         return CheckResult(inputs, [CheckFailure(name, reason) for name, reason in problems])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -219,9 +222,9 @@ def _identity(id_: str, props: dict[str, Any]) -> tuple[RecordKey, tuple[str, ..
 def _checked(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Normalised inputs and (property, reason with the fix) for each bad one; unknown values are skipped."""
     inputs, problems = dict(news), []
-    for name in ("zone", "name", "type"):
+    for name, example in _REQUIRED.items():
         if not is_unknown(news.get(name)) and not isinstance(news.get(name), str):
-            problems.append((name, "is required (a string)"))
+            problems.append((name, f"is required, as text (fix: set {name}, e.g. {example})"))
     normalisers: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
         ("zone", normalize_zone, (news.get("zone"),)),
         ("type", normalize_type, (news.get("type"),)),

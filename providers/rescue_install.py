@@ -5,6 +5,10 @@ and the deadlines; credentials come from stack config in `configure()` and are n
 provider or written to outputs. `check` validates everything offline so `pulumi preview` fails early; `create`
 runs `hetzner.install.install_talos` (probe, adopt or install); `diff` replaces only for another server or a
 new reinstall trigger; `delete` never touches the server.
+
+The one secret output, `rescuePassword` (the root password Robot or the Cloud API returned for the rescue
+activation that came up, kept as a secret as the issue asks), is declared in `SECRET_OUTPUTS`, so the engine
+stores it encrypted; it never appears in other outputs, progress lines or errors. It is never sent over SSH.
 """
 
 from __future__ import annotations
@@ -28,18 +32,16 @@ from pulumi.dynamic import (
 )
 
 from common.waiting import Deadline
-from hetzner.cloud import CLOUD_URL, CloudClient
+from hetzner.cloud import CLOUD_URL, CloudClient, CloudError
 from hetzner.disks import DiskSelector, WipePolicy, validate_selector
 from hetzner.errors import HetznerError
 from hetzner.images import image_from_inputs, validate_image
 from hetzner.install import InstallPlan, InstallReport, Timeouts, install_talos
 from hetzner.keys import load_private_key
 from hetzner.machines import CloudMachine, RescueMachine, RobotMachine
-from hetzner.probe import NodeProbe, Probe, TalosState
-from hetzner.robot import ROBOT_URL, RobotClient
+from hetzner.robot import ROBOT_URL, RobotAuthError, RobotClient
 from providers.inputs import changed, is_unknown
-from talos.api.client import TalosClient
-from talos.api.errors import CallTimeoutError, NodeConfiguredError, NodeUnreachableError, TalosApiError
+from providers.registration import secret_outputs, with_outputs
 from talos.errors import UnsupportedVersionError
 from talos.versions import contract_for
 
@@ -58,7 +60,10 @@ OUTPUTS = (
     "resets",
     "rescueHostKey",
     "timings",
+    "rescuePassword",
 )
+SECRET_OUTPUTS = ("rescuePassword",)
+"""Outputs the engine stores encrypted (declared at registration through `additional_secret_outputs`)."""
 _TIMEOUT_FIELDS = {"rescue": "rescue", "install": "install", "boot": "boot", "resetAttempts": "reset_attempts"}
 
 
@@ -110,10 +115,13 @@ class RescueInstall(pulumi.dynamic.Resource, module="hetzner", name="RescueInsta
     imageSha256: pulumi.Output[str]
     talosVersion: pulumi.Output[str]
     timings: pulumi.Output[dict[str, float]]
+    rescuePassword: pulumi.Output[str | None]
+    """Secret: the root password of the last rescue activation this install used (None when adopted); only
+    useful while that rescue system runs, e.g. to log in on the console when its SSH key login fails."""
 
     def __init__(self, name: str, args: RescueInstallArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {**args.to_props(name), **dict.fromkeys(OUTPUTS)}
-        super().__init__(RescueInstallProvider(), name, props, opts)
+        props = with_outputs(args.to_props(name), OUTPUTS)
+        super().__init__(RescueInstallProvider(), name, props, secret_outputs(SECRET_OUTPUTS, opts))
 
 
 @dataclass(frozen=True)
@@ -178,9 +186,10 @@ class RescueInstallProvider(ResourceProvider):
         budget = plan.timeouts.rescue * plan.timeouts.reset_attempts + plan.timeouts.install + plan.timeouts.boot
         with _machine(self.credentials, kind, server_id, Deadline.after(budget)) as machine:
             try:
-                report = install_talos(machine, plan, key=key, probe=node_probe, progress=_stderr(plan.node))
+                report = install_talos(machine, plan, key=key, progress=_stderr(plan.node))
             except HetznerError as error:
-                message = str(error) if str(error).startswith(f"{plan.node}:") else f"{plan.node}: {error}"
+                message = _with_fix(error)
+                message = message if message.startswith(f"{plan.node}:") else f"{plan.node}: {message}"
                 raise RuntimeError(message) from None
         return CreateResult(f"{kind}-{server_id}", {**_inputs(props), **_outputs(plan, report)})
 
@@ -307,7 +316,20 @@ def _outputs(plan: InstallPlan, report: InstallReport) -> dict[str, Any]:
         "resets": list(report.resets),
         "rescueHostKey": report.rescue_host_key,
         "timings": report.timings,
+        "rescuePassword": report.rescue_password,  # secret: declared in SECRET_OUTPUTS
     }
+
+
+def _with_fix(error: HetznerError) -> str:
+    """The error's text, plus the config command that fixes rejected credentials."""
+    if isinstance(error, RobotAuthError):
+        return (
+            f"{error} (fix: set the Robot webservice user and password: pulumi config set robotUser '#ws+...' "
+            "and pulumi config set --secret robotPassword ...)"
+        )
+    if isinstance(error, CloudError) and error.code == "unauthorized":
+        return f"{error} (fix: pulumi config set --secret hcloudToken ... with a read & write token of the project)"
+    return str(error)
 
 
 def _inputs(props: dict[str, Any]) -> dict[str, Any]:
@@ -323,22 +345,3 @@ def _stderr(node: str) -> Callable[[str], None]:
 
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == int(value) and value > 0
-
-
-def talos_api_probe(address: str, port: int = 50000, timeout: float = 3.0) -> NodeProbe:
-    """One Version call over the maintenance channel: down, maintenance (with its version) or configured."""
-    with TalosClient(f"{address}:{port}", timeout=timeout) as client:
-        try:
-            version = client.version()
-        except NodeConfiguredError as error:
-            return NodeProbe(TalosState.CONFIGURED, detail=error.message)
-        except (NodeUnreachableError, CallTimeoutError) as error:
-            return NodeProbe(TalosState.DOWN, detail=f"{address}:{port}: {error.message}")
-        except TalosApiError as error:
-            return NodeProbe(TalosState.UNKNOWN, detail=error.message)
-    state = TalosState.CONFIGURED if version.configured else TalosState.MAINTENANCE
-    return NodeProbe(state, version=version.tag or None, detail=f"Talos {version.tag} ({version.platform})")
-
-
-node_probe: Probe = talos_api_probe
-"""How `create` looks at the Talos API port: the Talos API client's Version call."""

@@ -72,11 +72,13 @@ def _gen_config(args: argparse.Namespace) -> None:
         "controlplane": [*common, *load_patches(args.config_patch_control_plane)],
         "worker": [*common, *load_patches(args.config_patch_worker)],
     }
+    # Everything is built (and checked) before anything is written: a refusal leaves no partial output.
+    configs = {role: generate_config(options, bundle, role, patches) for role, patches in by_role.items()}
+    talosconfig = build_talosconfig(options.cluster_name, bundle, endpoints=args.endpoints, nodes=args.nodes)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for role, patches in by_role.items():
-        _write_config(out / f"{role}.yaml", options, bundle, role, patches)
-    talosconfig = build_talosconfig(options.cluster_name, bundle, endpoints=args.endpoints, nodes=args.nodes)
+    for role, documents in configs.items():
+        write_private_file(out / f"{role}.yaml", dump_documents(documents))
     save_talosconfig(talosconfig, out / "talosconfig")
     print(f"wrote controlplane.yaml, worker.yaml, talosconfig to {out}")
 

@@ -66,6 +66,8 @@ _SECRETS_BY_KIND: dict[str, tuple[str, ...]] = {
     "SwapVolumeConfig": _VOLUME_SECRETS,
 }
 _JOIN_TOKEN = re.compile(r"(?<=[?&]jointoken=)[^&#]*")
+_URL_QUERY = re.compile(r"[?#].*", re.DOTALL)
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^/]*@")
 
 
 def canonical_documents(config: Config) -> list[Document]:
@@ -84,9 +86,19 @@ def redact(documents: Sequence[Document]) -> list[Document]:
     return [_redact(doc, lambda _: MASK) for doc in documents]
 
 
-def redacted_yaml(config: Config) -> str:
-    """The canonical, redacted YAML of a config: what a preview may show and store."""
-    return dump_documents(redact(canonical_documents(config)))
+def is_secret_path(doc: Document, path: Sequence[str | int]) -> bool:
+    """Whether the value at `path` in `doc` is one `redact` masks (a key, token, password, passphrase)."""
+    return any(_matches(pattern, tuple(path)) for pattern in _secret_patterns(doc))
+
+
+def masked_url(text: str) -> str:
+    """`text` with what a URL may carry in secret masked: `user:password@` and everything from `?` or `#` on.
+
+    Works on text that is not a well-formed URL too (no scheme, a bad port), as found in a config that failed to
+    validate; other text comes back as it is.
+    """
+    text = _URL_QUERY.sub(f"?{MASK}", text, count=1)
+    return _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text, count=1)
 
 
 def render_diff(old: Config, new: Config, *, context: int = 3) -> str:

@@ -23,12 +23,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, get_args
 from urllib.parse import urlsplit
 
+from talos.compare import masked_url
 from talos.documents import Document
 from talos.errors import ConfigError, UnsupportedVersionError
 from talos.patches import Patch, apply_patches
 from talos.pki import CertAndKey
 from talos.secrets import SecretsBundle
-from talos.validation import DISK_TYPES, disk_size_ok, endpoint_problem, valid_dns_name, validate_config
+from talos.validation import (
+    DISK_TYPES,
+    disk_size_ok,
+    endpoint_problem,
+    installer_image_problem,
+    valid_dns_name,
+    validate_config,
+)
 from talos.versions import CONTRACTS, CURRENT, VersionContract, contract_for
 from talos.versions import installer_image as default_installer_image
 
@@ -46,7 +54,6 @@ SERVICE_SUBNET = "10.96.0.0/12"
 KUBEPRISM_PORT = 7445
 
 _KUBERNETES_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
-_IMAGE_REFERENCE = re.compile(r"^[^\s:/@]+(?::\d+)?(/[^\s:/@]+)*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
 _POD_SECURITY = {
     "name": "PodSecurity",
     "configuration": {
@@ -230,9 +237,13 @@ def _check_options(options: ClusterOptions) -> None:
     if not options.cluster_name.strip():
         _reject("cluster_name", "is empty", "name the cluster, e.g. 'prod'")
     if reason := endpoint_problem(options.endpoint):
-        _reject("endpoint", f"{options.endpoint!r} is malformed: {reason}", "use https://<host>:6443")
+        _reject("endpoint", f"{masked_url(options.endpoint)!r} is malformed: {reason}", "use https://<host>:6443")
     if urlsplit(options.endpoint).port is None:
-        _reject("endpoint", f"{options.endpoint!r} has no port", "add the Kubernetes API port: https://<host>:6443")
+        _reject(
+            "endpoint",
+            f"{masked_url(options.endpoint)!r} has no port",
+            "add the Kubernetes API port: https://<host>:6443",
+        )
     try:
         contract_for(options.talos_version)
     except UnsupportedVersionError:
@@ -245,11 +256,12 @@ def _check_options(options: ClusterOptions) -> None:
         _reject("kubernetes_version", f"{options.kubernetes_version!r} is not a version", "write e.g. 1.36.3")
     if not valid_dns_name(options.dns_domain):
         _reject("dns_domain", f"{options.dns_domain!r} is not a DNS name", "use e.g. cluster.local")
-    if options.installer_image is not None and not _IMAGE_REFERENCE.match(options.installer_image):
+    image = options.installer_image
+    if image is not None and (reason := installer_image_problem(image)):
         _reject(
             "installer_image",
-            f"{options.installer_image!r} is not an image reference pinned to a tag or digest",
-            f"write e.g. {default_installer_image(options.talos_version)}",
+            f"{masked_url(image)!r}: {reason}",
+            f"pin it to a Talos release or a digest, e.g. {default_installer_image(options.talos_version)}",
         )
     _check_install_target(options)
     if options.cni not in CNIS:
@@ -260,7 +272,7 @@ def _check_options(options: ClusterOptions) -> None:
         _reject("cni_urls", f"the {options.cni!r} CNI takes no manifest URLs", "set cni='custom' or drop cni_urls")
     for url in options.cni_urls:
         if not (urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname):
-            _reject("cni_urls", f"{url!r} is not an http(s) URL", "write e.g. https://example.com/cni.yaml")
+            _reject("cni_urls", f"{masked_url(url)!r} is not an http(s) URL", "write e.g. https://example.com/cni.yaml")
     for san in options.additional_sans:
         if not san.strip() or any(char.isspace() for char in san):
             _reject("additional_sans", f"{san!r} is not a DNS name or IP address", "write e.g. api.example.com")

@@ -114,12 +114,22 @@ def document_key(doc: Document) -> tuple[str, str, str]:
     return (str(doc.get("apiVersion", "")), str(doc.get("kind", "")), str(doc.get("name") or ""))
 
 
+def yaml_problem(err: yaml.YAMLError, *, position: bool = True) -> str:
+    """`not valid YAML at line L, column C: <what>`, without the snippet of the text PyYAML would quote (the text
+    may hold a secret); `position=False` leaves out where, for callers that report it themselves."""
+    mark = getattr(err, "problem_mark", None)
+    problem = " ".join(str(getattr(err, "problem", None) or "malformed").split())
+    if position and mark is not None:
+        return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return f"not valid YAML: {problem}"
+
+
 def parse_documents(text: str | bytes, *, source: str = "config") -> list[Document]:
     """Parse multi-document YAML; empty documents are dropped, non-mappings are refused by position."""
     try:
         raw = list(yaml.load_all(text, Loader=GoYamlLoader))
     except yaml.YAMLError as err:
-        raise ConfigError(source, "$", f"not valid YAML: {err}", "fix the YAML syntax") from None
+        raise ConfigError(source, "$", yaml_problem(err), "fix the YAML syntax") from None
     docs: list[Document] = []
     for index, doc in enumerate(raw):
         if doc is None:

@@ -379,7 +379,12 @@ def _merge_list_by_key(
     positions = {_key_of(el, rule.key): i for i, el in enumerate(left)} if rule.how == "keyed-replace" else {}
     for i, item in enumerate(right):
         if not isinstance(item, dict):
-            raise PatchError(source, f"{shown}[{i}]", f"expected a mapping, got a {type_name(item)}")
+            raise PatchError(
+                source,
+                f"{shown}[{i}]",
+                f"expected a mapping, got a {type_name(item)}; write each element as a mapping naming it by "
+                f"{rule.key or 'interface (or deviceSelector)'}",
+            )
         if rule.how == "keyed-replace":
             position = positions.get(_key_of(item, rule.key))
             if position is None:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import yaml
 
-from talos.documents import Document, GoYamlLoader, document_id
+from talos.documents import Document, GoYamlLoader, document_id, yaml_problem
 from talos.errors import PatchError
 from talos.merge import check_document_set, merge_documents, split_deletes, type_name
 
@@ -288,7 +288,9 @@ class _JsonOperation:
         """findObject: the mapping or list holding the pointer's last token, and that token."""
         tokens = [_unescape(t) for t in pointer.split("/")]
         if len(tokens) < 2:
-            raise self.error(pointer, f"patch targets nothing: {pointer!r} is not a JSON pointer (it starts with /)")
+            raise self.error(
+                pointer, f"patch targets nothing: {pointer!r} is not a JSON pointer; write a path starting with /"
+            )
         node = doc
         for token in tokens[1:-1]:
             if isinstance(node, dict):
@@ -322,7 +324,9 @@ class _JsonOperation:
         elif key in holder:
             del holder[key]
         else:
-            raise self.error(pointer, f"patch targets nothing: there is no {key!r} to remove")
+            raise self.error(
+                pointer, f"patch targets nothing: there is no {key!r} to remove; drop the operation or fix the path"
+            )
 
     def index(self, holder: list[Any], key: str, pointer: str, *, size: int) -> int:
         """A list position; negative counts from the end of a list of `size` places."""
@@ -331,7 +335,9 @@ class _JsonOperation:
         index = int(key)
         if not -size <= index < size:
             raise self.error(
-                pointer, f"patch targets nothing: index {index} is outside the list of {len(holder)} items"
+                pointer,
+                f"patch targets nothing: index {index} is outside the list of {len(holder)} items; "
+                "use an index below the length, or - to append with add",
             )
         return index % size
 
@@ -339,7 +345,11 @@ class _JsonOperation:
         return _json_equal(current, self.op.get("value"))
 
     def fail(self, pointer: str) -> Any:
-        raise self.error(pointer, "test failed: the config's value differs from the one the patch expects")
+        raise self.error(
+            pointer,
+            "test failed: the config's value differs from the one the patch expects; make `value` what the config "
+            "holds (of the same type: 7445 is not 7445.0) or drop the test operation",
+        )
 
     def error(self, pointer: str, reason: str) -> PatchError:
         return PatchError(
@@ -372,7 +382,7 @@ def _yaml_documents(text: str, source: str) -> list[Any]:
     try:
         return list(yaml.load_all(text, Loader=GoYamlLoader))
     except yaml.YAMLError as err:
-        raise PatchError(source, _yaml_where(err), f"not valid YAML: {_yaml_problem(err)}") from None
+        raise PatchError(source, _yaml_where(err), yaml_problem(err, position=False)) from None
 
 
 def _yaml_operations(text: str) -> list[Any] | None:
@@ -391,8 +401,3 @@ def _yaml_operations(text: str) -> list[Any] | None:
 def _yaml_where(err: yaml.YAMLError) -> str:
     mark = getattr(err, "problem_mark", None)
     return f"line {mark.line + 1}" if mark is not None else "$"
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    problem = getattr(err, "problem", None)
-    return " ".join(str(problem or err).split())

@@ -26,7 +26,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from talos.documents import GoYamlLoader, dump_documents
+from talos.documents import GoYamlLoader, dump_documents, yaml_problem
 from talos.errors import SecretsError
 from talos.pki import (
     CertAndKey,
@@ -43,6 +43,7 @@ BOOTSTRAP_TOKEN = re.compile(r"[0-9a-z]{6}\.[0-9a-z]{16}")
 
 _TOKEN_ALPHABET = string.digits + string.ascii_lowercase
 _TRUSTD_TOKEN = re.compile(r"[\x21-\x7e]+")  # sent as gRPC metadata: printable ASCII, no spaces
+_CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{43}=")  # URL-safe base64 of 32 random bytes, as Talos generates it
 _REDACTED = "******"
 _LAYOUT: dict[str, tuple[str, ...]] = {
     "cluster": ("id", "secret"),
@@ -100,7 +101,9 @@ class SecretsBundle:
         reader.unknown_keys(data, "", tuple(_LAYOUT))
         cluster, secrets_, trustd, certs = (reader.section(data, name, keys) for name, keys in _LAYOUT.items())
         bundle = cls(
-            cluster_id=reader.text(cluster, "cluster.id"),
+            cluster_id=reader.token(
+                cluster, "cluster.id", _CLUSTER_ID, form="URL-safe base64 of 32 bytes (44 characters)", fix=_REGENERATE
+            ),
             cluster_secret=reader.base64_key(cluster, "cluster.secret", sizes=(32,)),
             bootstrap_token=reader.token(
                 secrets_,
@@ -142,7 +145,7 @@ class SecretsBundle:
         try:
             data = yaml.load(text, Loader=GoYamlLoader)
         except yaml.YAMLError as err:
-            raise SecretsError(f"{source}: {_yaml_problem(err)} (fix: correct the YAML syntax)") from None
+            raise SecretsError(f"{source}: {yaml_problem(err)} (fix: correct the YAML syntax)") from None
         return cls.from_dict(data, source=source)
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,11 +344,3 @@ def _b64(data: bytes) -> str:
 def _kind(value: object) -> str:
     kinds = {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return "empty" if value is None else kinds.get(type(value), f"a {type(value).__name__}")
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """Where and what, without the snippet PyYAML would quote (it could hold a secret)."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or "malformed"
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-    return f"not valid YAML at {where}: {problem}"

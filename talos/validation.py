@@ -7,7 +7,8 @@ Two layers, both reporting every problem at once with the document, the path and
   (pkg/machinery/config/types/{v1alpha1/v1alpha1_validation.go,network/*.go}, container/container.go), plus the
   pod/service subnets, which Talos only rejects once the node runs.
 
-Messages quote names, addresses and enum values, never the value of a field that may hold a secret.
+Messages quote names, addresses and enum values, never the value of a field that may hold a secret (the fields
+talos.compare redacts), and never the credentials or query of a URL (a join token, a registry password).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from talos.compare import is_secret_path, masked_url
 from talos.documents import Document, document_id, document_key
-from talos.errors import ConfigError, TalosError
+from talos.errors import ConfigError, TalosError, UnsupportedVersionError
 from talos.schema import document_definitions, validation_schema
-from talos.versions import VersionContract
+from talos.versions import VersionContract, parse_version
 
 Mode = Literal["metal", "cloud", "container"]
 MODES: tuple[Mode, ...] = ("metal", "cloud", "container")
@@ -38,6 +40,9 @@ LINK_KINDS = frozenset(
 """Kinds that configure a network link: one name may be used by only one of them."""
 
 _DNS_NAME = re.compile(r"^([a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})(\.[a-zA-Z0-9_][a-zA-Z0-9_-]{0,62})*[._]?$")
+_IMAGE_NAME = re.compile(r"[^\s:/@]+(?::\d+)?(/[^\s:/@]+)*")
+_IMAGE_TAG = re.compile(r"\w[\w.-]{0,127}")
+_IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _DISK_SIZE = re.compile(r"^(>=|<=|>|<|==)?\s*([0-9.,]+)\s*([a-zA-Z]*)$")
 _SIZE_UNITS = frozenset(
     {"", "b", "k", "kb", "ki", "kib", "m", "mb", "mi", "mib", "g", "gb", "gi", "gib"}
@@ -53,10 +58,18 @@ _TYPE_NAMES = {
     "boolean": "a boolean (true or false)",
     "null": "null",
 }
+_PIN_INSTALLER = "pin the installer to a Talos release or a digest, e.g. ghcr.io/siderolabs/installer:v1.13.9"
 _PATTERN_FIXES = {
     "^https://": "write it as https://<host>:<port>",
     "^[0-9a-f.:]+/\\d{1,3}$": "write an IP prefix such as 192.0.2.10/32 (lowercase hex for IPv6)",
     "^[0-9a-f.:]+$": "write a bare IP address such as 192.0.2.1 (lowercase hex for IPv6)",
+    "^(https|grpc)://": "start the URL with https:// or grpc://",
+    "^(http|https)://": "start the URL with http:// or https://",
+    "^(tcp|udp)://": "start the URL with tcp:// or udp://, e.g. udp://192.0.2.1:514",
+    "^([0-9a-f.:]+|\\[[0-9a-f:.]+\\]):\\d{1,5}$": "write an address and port, e.g. 192.0.2.1:53 or [2001:db8::1]:53",
+    "^([0-9a-fA-F]{2}(:[0-9a-fA-F]{2})+)$": "write a hardware address such as 00:11:22:aa:bb:cc",
+    "^[0-9a-f:]+$": "write a hardware address in lowercase hex, e.g. 00:11:22:aa:bb:cc",
+    "^[-+]?(((\\d+(\\.\\d*)?|\\d*(\\.\\d+)+)([nu\u00b5m]?s|m|h))|0)+$": "write a duration such as 30s, 5m or 1h30m",
 }
 
 
@@ -150,6 +163,31 @@ def endpoint_problem(endpoint: str) -> str | None:
     return None
 
 
+def installer_image_problem(image: str) -> str | None:
+    """Why `image` is not an installer pinned to a Talos release tag or a digest, or None when it is.
+
+    A reference without a tag means `latest`, and `latest` moves: the same config would install another release
+    another day, and an upgrade could no longer tell what a node runs. Talos itself accepts any reference.
+    """
+    name, at, digest = image.partition("@")
+    if at and not _IMAGE_DIGEST.fullmatch(digest):
+        return "its digest is not sha256: and 64 lowercase hex digits"
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        repository, tag = name, ""
+    if not _IMAGE_NAME.fullmatch(repository) or (tag and not _IMAGE_TAG.fullmatch(tag)):
+        return "it is not an image reference"
+    if at:
+        return None
+    if not tag or tag == "latest":
+        return "it is not pinned: without a tag, or with `latest`, it installs whatever release is newest that day"
+    try:
+        parse_version(tag)
+    except UnsupportedVersionError:
+        return f"its tag {tag!r} is not a Talos release such as v1.13.9"
+    return None
+
+
 # --- document identity and shape -------------------------------------------------------------------------
 
 
@@ -195,7 +233,7 @@ def _schema_problems(doc: Document, label: str, contract: VersionContract, defin
     validator = _validator(contract, definition)
     errors = sorted(validator.iter_errors(_without_nulls(doc)), key=lambda e: list(map(str, e.absolute_path)))
     for error in errors:
-        yield from _translate(label, error)
+        yield from _translate(label, doc, error)
 
 
 def _without_nulls(value: Any) -> Any:
@@ -207,9 +245,10 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _translate(label: str, error: ValidationError) -> Iterator[Problem]:
+def _translate(label: str, doc: Document, error: ValidationError) -> Iterator[Problem]:
     path = _path(error.absolute_path)
     rule, expected, value = error.validator, error.validator_value, error.instance
+    secret = is_secret_path(doc, list(error.absolute_path))
     if rule == "additionalProperties" and isinstance(value, dict):
         known = sorted(error.schema.get("properties", {}))
         patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
@@ -229,14 +268,16 @@ def _translate(label: str, error: ValidationError) -> Iterator[Problem]:
         yield Problem(
             label,
             path,
-            f"{value!r} is not one of {', '.join(choices)}",
-            _closest_fix(str(value), choices, f"use one of {', '.join(choices)}"),
+            f"{_shown(value, secret)} is not one of {', '.join(choices)}",
+            f"use one of {', '.join(choices)}"
+            if secret
+            else _closest_fix(str(value), choices, f"use one of {', '.join(choices)}"),
         )
     elif rule == "pattern":
         yield Problem(
             label,
             path,
-            f"{value!r} does not match the pattern {expected}",
+            f"{_shown(value, secret)} does not match the pattern {expected}",
             _PATTERN_FIXES.get(expected, f"write a value matching {expected}"),
         )
     elif rule == "minimum":
@@ -248,9 +289,22 @@ def _translate(label: str, error: ValidationError) -> Iterator[Problem]:
             if isinstance(value, dict) and key not in value:
                 yield Problem(label, _join(path, key), "required field is missing", f"set {key}")
     elif rule == "oneOf":
-        yield Problem(label, path, f"is {_type_name(value)}, expected a string or a list of strings", "write one")
+        yield Problem(
+            label,
+            path,
+            f"is {_type_name(value)}, expected a string or a list of strings",
+            "write a string, or a list of strings",
+        )
     else:
         yield Problem(label, path, f"violates the schema rule {rule}: {expected!r}", "correct the value")
+
+
+def _shown(value: Any, secret: bool) -> str:
+    """A value as an error message may quote it: a secret field's value not at all, text with URL credentials and
+    query masked."""
+    if secret:
+        return "the value (hidden: it is a secret)"
+    return repr(masked_url(value)) if isinstance(value, str) else repr(value)
 
 
 def _type_name(value: Any) -> str:
@@ -349,7 +403,11 @@ def _cluster_problems(cluster: dict[str, Any], control_plane: bool) -> Iterator[
         yield _v1("cluster.controlPlane.endpoint", "is required", "set it to https://<host>:6443")
     # Other schemes are reported by the schema's `^https://` pattern.
     elif isinstance(endpoint, str) and endpoint.startswith("https://") and (reason := endpoint_problem(endpoint)):
-        yield _v1("cluster.controlPlane.endpoint", f"{endpoint!r} is malformed: {reason}", "use https://<host>:6443")
+        yield _v1(
+            "cluster.controlPlane.endpoint",
+            f"{masked_url(endpoint)!r} is malformed: {reason}",
+            "use https://<host>:6443",
+        )
     network = _map(cluster.get("network"))
     domain = network.get("dnsDomain")
     if isinstance(domain, str) and domain and not valid_dns_name(domain):
@@ -381,7 +439,7 @@ def _cluster_problems(cluster: dict[str, Any], control_plane: bool) -> Iterator[
         if not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
             yield _v1(
                 "cluster.discovery.registries.service.endpoint",
-                f"{service_endpoint!r} is not a URL without a path",
+                f"{masked_url(service_endpoint)!r} is not a URL without a path",
                 "use e.g. https://discovery.talos.dev/",
             )
 
@@ -404,7 +462,9 @@ def _cni_problems(cni: dict[str, Any]) -> Iterator[Problem]:
                 )
     for index, url in enumerate(urls):
         if isinstance(url, str) and (reason := _url_problem(url)):
-            yield _v1(f"cluster.network.cni.urls[{index}]", f"{url!r} is malformed: {reason}", "use a full URL")
+            yield _v1(
+                f"cluster.network.cni.urls[{index}]", f"{masked_url(url)!r} is malformed: {reason}", "use a full URL"
+            )
 
 
 def _etcd_problems(cluster: dict[str, Any], control_plane: bool) -> Iterator[Problem]:
@@ -433,6 +493,11 @@ def _install_problems(install: dict[str, Any], mode: Mode) -> Iterator[Problem]:
     selector = install.get("diskSelector")
     selector_problems = list(_disk_selector_problems(_map(selector))) if selector is not None else []
     yield from selector_problems
+    image = install.get("image")
+    if isinstance(image, str) and image and (reason := installer_image_problem(image)):
+        yield _v1("machine.install.image", f"{masked_url(image)!r}: {reason}", _PIN_INSTALLER)
+    elif mode == "metal" and not image:
+        yield _v1("machine.install.image", "is required in metal mode: it is what installs Talos", _PIN_INSTALLER)
     if mode == "metal" and not install.get("disk") and (not selector or selector_problems):
         yield _v1(
             "machine.install",

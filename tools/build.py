@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         print(
             f"tools: Go is not installed, so {', '.join(names)} cannot be built; the tests that need them skip. "
             f"Install Go, or the official Pulumi CLI v{PULUMI_VERSION} and its hcloud plugin "
-            f"(`.venv/bin/python -m tools.env pulumi plugin install resource hcloud {HCLOUD_VERSION}`).",
+            f"(`pulumi plugin install resource hcloud {HCLOUD_VERSION}`; the tests link it from ~/.pulumi).",
             flush=True,
         )
         return 0

@@ -1,7 +1,8 @@
 """The one place that computes the environment the Pulumi CLI runs in, for people, tests and the CI driver.
 
 - PATH starts with the CLI built by the setup (or uses a `pulumi` on PATH at the pinned version);
-- PULUMI_HOME is isolated under the state folder (unless set), and the setup's hcloud plugin is installed there;
+- PULUMI_HOME is isolated under the state folder (unless set); the setup's hcloud plugin is installed there, or,
+  without Go, the one the user installed with the official CLI (~/.pulumi) is linked there;
 - no traffic beyond this machine: update checks and automatic plugin downloads are off;
 - the backend is a local file backend in the project's ignored `.state/` folder unless PULUMI_BACKEND_URL is set;
 - the lab stacks' passphrase is the documented LAB_PASSPHRASE; other stacks take theirs from the environment.
@@ -25,6 +26,9 @@ from tools.pulumi_tools import HCLOUD, HCLOUD_VERSION, PULUMI, PULUMI_VERSION
 PROJECT_DIR = TOOLS_DIR.parent
 LAB_PASSPHRASE = "talos-hetzner-lab"
 """Encrypts the lab stacks' secrets (Pulumi.lab.yaml). Public on purpose: the lab holds no real credentials."""
+
+REQUIRE_ENGINE_VAR = "TALOS_HETZNER_REQUIRE_ENGINE"
+"""Set to 1 by .ci/run: the real-engine tests fail instead of skipping when the engine is missing."""
 
 _PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
@@ -90,13 +94,19 @@ def engine_env(
 
 
 def _install_hcloud_plugin(env: dict[str, str]) -> None:
-    """Install the setup's hcloud plugin into PULUMI_HOME once per build (a copy: the engine finds it by version).
+    """Put the pinned hcloud plugin into PULUMI_HOME: the setup's build (a copy, once per build), else the one the
+    user installed with the official CLI (linked). Without either, programs that use hcloud fail naming the plugin;
+    `hcloud_plugin_problem` says why beforehand.
 
     The plugin is not put on PATH: the engine warns on every run about plugins taken from PATH.
     """
+    home = Path(env["PULUMI_HOME"])
     if not HCLOUD.is_built():
+        user = installed_hcloud_plugin(user_pulumi_home())
+        if user is not None and installed_hcloud_plugin(home) is None:
+            _link_plugin(user, home / "plugins" / user.name)
         return
-    stamp = Path(env["PULUMI_HOME"]) / "plugins" / f".hcloud-{HCLOUD_VERSION}-build"
+    stamp = home / "plugins" / f".hcloud-{HCLOUD_VERSION}-build"
     build = HCLOUD.install_dir().name
     if stamp.exists() and stamp.read_text() == build:
         return
@@ -109,6 +119,52 @@ def _install_hcloud_plugin(env: dict[str, str]) -> None:
             "(fix: .venv/bin/python -m tools.build hcloud)"
         )
     stamp.write_text(build)
+
+
+def user_pulumi_home() -> Path:
+    """The home the official CLI installs plugins into for this user: $PULUMI_HOME, else ~/.pulumi."""
+    return Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
+
+
+def installed_hcloud_plugin(home: Path) -> Path | None:
+    """The pinned hcloud plugin's directory in the Pulumi home `home`, if completely installed there."""
+    directory = home / "plugins" / f"resource-hcloud-v{HCLOUD_VERSION}"
+    complete = (directory / "pulumi-resource-hcloud").is_file() and not Path(f"{directory}.partial").exists()
+    return directory if complete else None
+
+
+def _link_plugin(source: Path, target: Path) -> None:
+    """A plugin directory whose entries link to `source`'s (the engine lists only real directories)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        link = target / entry.name
+        if not link.is_symlink():
+            link.symlink_to(entry)
+
+
+def hcloud_plugin_problem(home: Path) -> str | None:
+    """Why programs that use hcloud cannot run with the Pulumi home `home`; None when the plugin is there."""
+    if installed_hcloud_plugin(home) is not None:
+        return None
+    return (
+        f"no hcloud plugin v{HCLOUD_VERSION}: Go is not installed to build it and {user_pulumi_home()} has none "
+        f"(fix: install Go and run ./scripts/setup, or `pulumi plugin install resource hcloud {HCLOUD_VERSION}`)"
+    )
+
+
+def engine_problem() -> str | None:
+    """Why the real engine cannot run here; None when a pinned CLI is on PATH, built, or can be built with Go."""
+    if ambient_pulumi() is not None or PULUMI.is_built() or go_available():
+        return None
+    return (
+        f"Go is not installed and no pulumi v{PULUMI_VERSION} is on PATH "
+        f"(fix: install the official Pulumi CLI v{PULUMI_VERSION} to run the real-engine tests)"
+    )
+
+
+def engine_required(environ: Mapping[str, str] = os.environ) -> bool:
+    """CI sets REQUIRE_ENGINE_VAR=1: the real-engine tests must run there, so a missing engine fails them."""
+    return environ.get(REQUIRE_ENGINE_VAR, "") == "1"
 
 
 def copy_program(target: Path, source: Path = PROJECT_DIR) -> Path:

@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 import yaml
 
+from talos.api.tls import MAINTENANCE_COMMON_NAME
 from talos.pki import CertAndKey, generate_ca, issue_certificate
 
 LEAF_LIFETIME = timedelta(hours=24)
 KUBECONFIG_SKEW = timedelta(seconds=10)
-MAINTENANCE_COMMON_NAME = "maintenance-service.talos.dev"
 
 
 def maintenance_certificate(addresses: Sequence[str], hostname: str) -> CertAndKey:

@@ -14,7 +14,7 @@ import copy
 import fnmatch
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -68,10 +68,10 @@ class ConfigRejected(TalosError):
 
 @dataclass(frozen=True)
 class MachineConfig:
-    """An accepted machine config and the fields a lab node acts on."""
+    """An accepted machine config and the fields a lab node acts on (raw and documents hold CA keys)."""
 
-    raw: bytes
-    documents: tuple[Document, ...]
+    raw: bytes = field(repr=False)
+    documents: tuple[Document, ...] = field(repr=False)
 
     @property
     def v1alpha1(self) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class FakeCloud(mocks.Mocks):
         state.update(FAKE_OUTPUTS.get(args.typ, {}))
         if args.typ == "hcloud:index/server:Server":
             state["ipv4Address"] = f"127.99.2.{self.count}"
+            state["ipv6Address"] = f"2001:db8:99:{self.count}::1"
         return str(1000 + self.count), state
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:

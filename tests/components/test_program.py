@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from pulumi.runtime import rpc
 
+from providers.talos_machine_config import render
+from talos.secrets import SecretsBundle
 from tests.components.program import ProgramRun, run_program, secret_in, stack_config
 
 SECRETS = "pulumi-python:dynamic/talos:ClusterSecrets"
@@ -154,19 +157,59 @@ def test_kubernetes_rolls_once_for_the_cluster_after_every_talos_upgrade(run: Pr
     assert [node["name"] for node in kubernetes.inputs["nodes"]] == list(NODES)
 
 
-def test_each_node_has_a_member_after_the_bootstrap_with_the_stacks_removal_policy(run: ProgramRun) -> None:
+def test_each_node_has_a_member_after_the_bootstrap_and_the_roster_lists_them_all(run: ProgramRun) -> None:
     members = {r.inputs["node"]: r for r in run.of_type("pulumi-python:dynamic/talos:ClusterMember")}
+    [roster] = run.of_type("pulumi-python:dynamic/talos:ClusterRoster")
 
     assert sorted(members) == sorted(NODES)
     for node, member in members.items():
         assert run.of_type(BOOTSTRAP)[0].urn in member.dependencies
-        assert run.named(f"{node}-config").urn in member.dependencies  # removed before its server is let go
-        assert member.inputs["policy"] == {"drain": True, "reset": "config", "reboot": True}
+        assert run.named(f"{node}-config").urn in member.dependencies
         assert member.secret_outputs == ["kubeconfig", "secretsYaml"]
         assert len(member.inputs["controlPlanes"]) == 3
+        assert member.urn in roster.dependencies  # a node joins the roster once its membership is confirmed
+    assert [m["node"] for m in roster.inputs["members"]] == list(NODES)
+    assert roster.inputs["policy"] == {"drain": True, "reset": "config", "reboot": True}
+    assert roster.secret_outputs == ["kubeconfig", "secretsYaml"]
 
 
 def test_bootstrap_never_allows_a_new_etcd_unless_the_stack_says_so(run: ProgramRun) -> None:
     assert run.of_type(BOOTSTRAP)[0].inputs["allowNewEtcd"] is False
     allowed = run_program("lab", config={**stack_config("lab"), "talos-hetzner:allowNewEtcd": "true"})
     assert allowed.of_type(BOOTSTRAP)[0].inputs["allowNewEtcd"] is True
+
+
+def _label_patch(value: str) -> dict[str, object]:
+    return {"machine": {"nodeLabels": {"example.com/patched-by": value}}}
+
+
+def test_node_patches_apply_cluster_then_role_then_the_nodes_own() -> None:
+    config = stack_config("prod")
+    patches = json.loads(config["talos-hetzner:patches"])
+    patches["cluster"] = [_label_patch("cluster")]
+    patches["controlplane"].append(_label_patch("role"))
+    nodes = json.loads(config["talos-hetzner:nodes"])
+    nodes[0]["patches"] = [_label_patch("node")]
+    run = run_program(
+        "prod",
+        config={**config, "talos-hetzner:patches": json.dumps(patches), "talos-hetzner:nodes": json.dumps(nodes)},
+    )
+    bundle = SecretsBundle.generate()
+
+    def sources(node: str) -> list[str]:
+        return [patch["source"] for patch in run.named(f"{node}-config").inputs["patches"]]
+
+    def patched_by(node: str) -> str:
+        inputs = {**run.named(f"{node}-config").inputs, "secretsYaml": bundle.to_yaml()}
+        return render(inputs)[0]["machine"]["nodeLabels"]["example.com/patched-by"]
+
+    assert sources("cp-1") == [
+        "cluster #1",
+        "controlplane #1",
+        "controlplane #2",
+        "node cp-1 hostname",
+        "node cp-1 static network",
+        "node cp-1 #1",
+    ]
+    assert sources("worker-1") == ["cluster #1", "worker #1", "node worker-1 hostname", "node worker-1 static network"]
+    assert (patched_by("cp-1"), patched_by("cp-2"), patched_by("worker-1")) == ("node", "role", "cluster")

@@ -179,3 +179,68 @@ def test_bad_removal_policy_named_with_the_fix() -> None:
     assert "removal.reset: 'everything' is not one of none, config, system-disk (fix: write reset: config)" in found
     assert "removal.drain: must be true or false, not 'yes' (fix: write drain: true)" in found
     assert any(problem.startswith("removal.wipe: is not a setting this program knows") for problem in found)
+
+
+NETWORK = {"interface": "eth0", "gateway": "203.0.113.1"}
+
+
+def test_ipv6_of_a_dedicated_node_is_canonical_and_dns_ipv6_is_off_by_default() -> None:
+    node = {**ROBOT, "ipv6": "2A01:4F8:111:4221:0::1", "network": NETWORK}
+
+    stack = StackConfig.parse(minimal(nodes=[node], dns={"zone": "example.com"}))
+
+    assert stack.nodes[0].ipv6 == "2a01:4f8:111:4221::1"
+    assert stack.dns is not None and stack.dns.ipv6 is False
+    assert StackConfig.parse(minimal()).nodes[0].ipv6 is None
+
+
+@pytest.mark.parametrize(
+    ("node", "dns", "expected"),
+    [
+        (
+            {"ipv6": "203.0.113.10"},
+            {},
+            "nodes.cp-1.ipv6: '203.0.113.10' is not an IPv6 address a node can own (fix: an address",
+        ),
+        ({"ipv6": "fe80::1"}, {}, "nodes.cp-1.ipv6: 'fe80::1' is not an IPv6 address a node can own"),
+        ({"ipv6": "ff02::1"}, {}, "nodes.cp-1.ipv6: 'ff02::1' is not an IPv6 address a node can own"),
+        ({"ipv6": ["2a01:4f8::1"]}, {}, "nodes.cp-1.ipv6: ['2a01:4f8::1'] is not an IPv6 address a node can own"),
+        (
+            {"ipv6": "2a01:4f8:111:4221::1", "network": None},
+            {},
+            "nodes.cp-1.ipv6: needs the node's static network (fix: add network: {interface, gateway}",
+        ),
+        ({}, {"ipv6": True}, "nodes.cp-1.ipv6: is required: dns.ipv6 publishes an AAAA value for it (fix: set its"),
+        ({}, {"ipv6": "yes"}, "dns.ipv6: must be true or false, not 'yes' (fix: write ipv6: true or false under dns)"),
+    ],
+)
+def test_bad_ipv6_named_by_its_path_with_the_fix(node: dict[str, Any], dns: dict[str, Any], expected: str) -> None:
+    robot = {**ROBOT, "network": NETWORK, **node}
+    found = problems(minimal(nodes=[{k: v for k, v in robot.items() if v is not None}], dns={"zone": "x.com", **dns}))
+    assert [problem for problem in found if problem.startswith(expected)] != [], found
+
+
+def test_ipv6_refused_on_a_cloud_node_and_when_two_nodes_share_it() -> None:
+    cloud = {"name": "cp-2", "role": "controlplane", "cloud": {"serverType": "cx23", "location": "fsn1"}}
+    twin = {**ROBOT, "name": "cp-3", "robot": 2100003, "address": "203.0.113.12"}
+    nodes = [{**ROBOT, "ipv6": "2a01:4f8::1", "network": NETWORK}, {**cloud, "ipv6": "2a01:4f8::2"}]
+    nodes.append({**twin, "ipv6": "2a01:4f8:0::1", "network": NETWORK})
+
+    found = problems(minimal(nodes=nodes))
+
+    assert "nodes.cp-2.ipv6: is for dedicated servers (fix: drop it: a Cloud server's IPv6 comes from the API)" in found
+    assert any(problem.startswith("nodes.cp-3: ipv6 2a01:4f8::1 is used by cp-1 too") for problem in found)
+
+
+def test_dns_ipv6_needs_no_address_from_workers_without_node_records_nor_from_cloud_nodes() -> None:
+    worker = {**ROBOT, "name": "worker-1", "role": "worker", "robot": 2100004, "address": "203.0.113.13"}
+    cloud = {"name": "cp-2", "role": "controlplane", "cloud": {"serverType": "cx23", "location": "fsn1"}}
+    nodes = [{**ROBOT, "ipv6": "2a01:4f8::1", "network": NETWORK}, cloud, worker]
+
+    stack = StackConfig.parse(minimal(nodes=nodes, dns={"zone": "x.com", "ipv6": True, "nodeRecords": False}))
+
+    assert stack.dns is not None and stack.dns.ipv6
+    assert problems(minimal(nodes=nodes, dns={"zone": "x.com", "ipv6": True})) == [
+        "nodes.worker-1.ipv6: is required: dns.ipv6 publishes an AAAA value for it (fix: set its ipv6 (an address of "
+        "its /64 in Robot, e.g. 2a01:4f8:111:4221::1), or dns.ipv6: false)"
+    ]

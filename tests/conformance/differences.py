@@ -28,6 +28,7 @@ DIFFERENCES: dict[str, Difference] = {
     for d in (
         Difference("secrets-token-format", "ours refuses a bootstrap/trustd token Kubernetes would not accept"),
         Difference("secrets-key-format", "ours refuses a cluster or encryption secret that is not base64 of its size"),
+        Difference("secrets-cluster-id-format", "ours refuses a cluster id that is not URL-safe base64 of 32 bytes"),
         Difference("secrets-key-pair", "ours refuses a CA key that is not the key of its certificate"),
         Difference("secrets-strict-yaml", "ours refuses unknown fields, and numbers or booleans where text belongs"),
         Difference("validation-yaml11-booleans", "ours refuses a quoted 'yes'/'on' where a boolean belongs"),
@@ -37,6 +38,9 @@ DIFFERENCES: dict[str, Difference] = {
         ),
         Difference("validation-v1alpha1-required", "ours refuses a config without the v1alpha1 document"),
         Difference("validation-subnets", "ours refuses pod/service subnets that Talos only refuses at runtime"),
+        Difference(
+            "validation-installer-pinned", "ours refuses an installer image not pinned to a Talos release or a digest"
+        ),
     )
 }
 

@@ -90,6 +90,7 @@ UNIT_CATALOGUE_DIFFERENCES = {
     "wrong key for cert": "secrets-key-pair",
     "unknown field": "secrets-strict-yaml",
     "token not a string": "secrets-strict-yaml",
+    "cluster id not base64": "secrets-cluster-id-format",
 }
 """Cases of the unit tests' bad-bundle catalogue that Talos accepts, by name: the listed difference they meet."""
 

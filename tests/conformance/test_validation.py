@@ -168,6 +168,8 @@ UNIT_CATALOGUE_DIFFERENCES = {
     "pod-subnet-prefix-too-long": "validation-subnets",
     "service-subnet-not-cidr": "validation-subnets",
     "no-v1alpha1-document": "validation-v1alpha1-required",
+    "install-image-latest": "validation-installer-pinned",
+    "install-image-missing": "validation-installer-pinned",
 }
 """Cases of the unit tests' malformed catalogue that Talos accepts, by name: the listed difference they meet."""
 

@@ -330,6 +330,7 @@ CONFIGURED_APPLIES = [
     Apply("auto-immediate-change", "AUTO", LABEL_CHANGE),
     Apply("no-reboot-immediate-change", "NO_REBOOT", LABEL_CHANGE),
     Apply("auto-change-needing-reboot", "AUTO", KERNEL_CHANGE, twins=True),
+    Apply("reboot-immediate-change", "REBOOT", LABEL_CHANGE, twins=True),
     Apply("dry-run-auto-change-needing-reboot", "AUTO", KERNEL_CHANGE, dry_run=True),
     Apply("dry-run-no-reboot-immediate-change", "NO_REBOOT", LABEL_CHANGE, dry_run=True),
     Apply("staged-change-needing-reboot", "STAGED", KERNEL_CHANGE),

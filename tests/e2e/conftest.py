@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from lab.processes import process_tree
 from lab.services import Lab
-from tests.engine.conftest import EngineProject, engine_home, start_project
+from tests.engine.conftest import EngineProject, engine_home, require_hcloud_plugin, start_project
 from tools.env import PROJECT_DIR
 
 __all__ = ["engine_home"]
@@ -48,6 +48,7 @@ def project(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
 def lab_stack(lab: Lab, tmp_path: Path, home: Path) -> EngineProject:
     """The program's lab stack in a fresh backend, aimed at `lab`, credentials set."""
     project = start_project(PROJECT_DIR, tmp_path, home)
+    require_hcloud_plugin(project)  # the lab stack has Cloud nodes
     path = project.dir / "Pulumi.lab.yaml"
     document = yaml.safe_load(path.read_text())
     document["config"] = retarget(document["config"], lab)

@@ -1,7 +1,9 @@
 """Fixtures that run the real Pulumi CLI on a temporary copy of the project with a temporary backend.
 
-The CLI is the pinned one on PATH or the setup's build (built here if Go is present and the cache is cold). Tests
-skip only when neither Go nor a pinned `pulumi` is available. The user's `.state/` is never touched.
+The CLI is the pinned one on PATH or the setup's build (built here if Go is present and the cache is cold); the
+hcloud plugin is the setup's build or, without Go, the user's own (~/.pulumi). Tests skip, with the reason, only
+when neither Go nor a pinned `pulumi` is available, or (programs using hcloud) no hcloud plugin is found; with
+TALOS_HETZNER_REQUIRE_ENGINE=1 (.ci/run) they fail instead. The user's `.state/` is never touched.
 """
 
 from __future__ import annotations
@@ -12,31 +14,53 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from tools import gobuild
-from tools.env import LAB_PASSPHRASE, PROJECT_DIR, ambient_pulumi, copy_program, engine_env
-from tools.pulumi_tools import HCLOUD, PULUMI, PULUMI_VERSION
+from tools.env import (
+    LAB_PASSPHRASE,
+    PROJECT_DIR,
+    REQUIRE_ENGINE_VAR,
+    ambient_pulumi,
+    copy_program,
+    engine_env,
+    engine_problem,
+    engine_required,
+    hcloud_plugin_problem,
+)
+from tools.pulumi_tools import HCLOUD, PULUMI
 
 SECRETS_PROGRAM = PROJECT_DIR / "tests/data/secrets_program"
 _INHERITED_PULUMI_VARS = re.compile(r"^PULUMI_(BACKEND_URL|CONFIG_PASSPHRASE.*|HOME)$")
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip a real-engine test for `reason`; fail it instead where the engine is required (CI)."""
+    if engine_required():
+        pytest.fail(f"{reason} [{REQUIRE_ENGINE_VAR}=1: the real-engine tests must run here]", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def engine_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A PULUMI_HOME shared by the session (the hcloud plugin is installed into it once)."""
+    """A PULUMI_HOME shared by the session (the hcloud plugin is installed or linked into it once)."""
+    problem = engine_problem()
+    if problem is not None:
+        skip_or_fail(problem)
     if ambient_pulumi() is None:
-        if not gobuild.go_available():
-            pytest.skip(
-                f"Go is not installed and no pulumi v{PULUMI_VERSION} is on PATH "
-                "(install the official Pulumi CLI to run the real-engine tests)"
-            )
         gobuild.build(PULUMI, progress=lambda _line: None)
     if gobuild.go_available():
         gobuild.build(HCLOUD, progress=lambda _line: None)
     return tmp_path_factory.mktemp("pulumi-home")
+
+
+def require_hcloud_plugin(project: EngineProject) -> None:
+    """Skip (or, in CI, fail) a test whose program uses hcloud when the project's home has no hcloud plugin."""
+    problem = hcloud_plugin_problem(Path(project.env["PULUMI_HOME"]))
+    if problem is not None:
+        skip_or_fail(problem)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The official hcloud provider (the setup's pulumi-resource-hcloud) through the real engine on the lab's Cloud API."""
+"""The hcloud provider (the setup's pulumi-resource-hcloud, or the user's official one) through the real engine on
+the lab's Cloud API."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import pytest
 from hcloud import APIException, Client
 
 from lab.services import Lab
-from tests.engine.conftest import EngineProject, start_project
-from tools.pulumi_tools import HCLOUD
+from tests.engine.conftest import EngineProject, require_hcloud_plugin, start_project
 
 pytestmark = pytest.mark.engine
 
@@ -23,9 +23,8 @@ def cloud(lab: Lab) -> Client:
 
 @pytest.fixture
 def hcloud_project(lab: Lab, engine_home: Path, tmp_path: Path) -> EngineProject:
-    if not HCLOUD.is_built():  # engine_home builds it wherever Go is installed
-        pytest.skip("Go is not installed, so the hcloud plugin cannot be built")
     project = start_project(PROGRAM, tmp_path, engine_home)
+    require_hcloud_plugin(project)
     project.pulumi("config", "set", "hcloud:endpoint", lab.cloud_url)
     project.pulumi("config", "set", "--secret", "hcloud:token", stdin=lab.spec.cloud_token)
     project.pulumi("config", "set", "hcloud:pollInterval", "50ms")

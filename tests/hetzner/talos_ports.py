@@ -1,5 +1,6 @@
-"""Loopback TLS servers that answer like Talos' apid: maintenance mode (no client certificate asked) and
-configured mode (client certificate required). Shared by the probe and provider tests."""
+"""Talos API ports on loopback for the probe and provider tests: a lab Talos node in maintenance mode (the real
+API: the probe reads its version), and a TLS server that requires a client certificate, as a configured node's
+apid does."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from lab.images.raw import TalosImage
+from lab.talos.node import TalosNode
+from lab.talos.storage import MemoryStorage
+from lab.talos.testing import FAST
+
+MAINTENANCE_VERSION = "v1.13.9"
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -63,15 +71,14 @@ def serve(handler: Callable[[socket.socket], None]) -> Iterator[int]:
     listener.close()
 
 
-def tls_server(tmp_path: Path, require_client_cert: bool) -> Iterator[int]:
-    """A TLS server that speaks first (an HTTP/2 SETTINGS frame), like apid; yields its port."""
+def configured_tls(tmp_path: Path) -> Iterator[int]:
+    """A TLS server that requires a client certificate and speaks first (an HTTP/2 SETTINGS frame), like apid."""
     cert, key = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     context.set_alpn_protocols(["h2"])
-    if require_client_cert:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(cert)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cert)
 
     def handle(conn: socket.socket) -> None:
         with context.wrap_socket(conn, server_side=True) as tls:
@@ -81,27 +88,23 @@ def tls_server(tmp_path: Path, require_client_cert: bool) -> Iterator[int]:
     yield from serve(handle)
 
 
-def silent_tls(tmp_path: Path) -> Iterator[int]:
-    """A TLS server that asks no client certificate and never speaks (like the lab's Talos stand-in)."""
-    cert, key = self_signed(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-
-    def handle(conn: socket.socket) -> None:
-        with context.wrap_socket(conn, server_side=True) as tls:
-            tls.settimeout(2)
-            tls.recv(1)
-
-    yield from serve(handle)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
-def maintenance_port(tmp_path: Path) -> Iterator[int]:
-    """A port answering like Talos in maintenance mode."""
-    yield from tls_server(tmp_path, require_client_cert=False)
+def maintenance_port() -> Iterator[int]:
+    """A lab Talos node in maintenance mode on 127.0.0.1, running MAINTENANCE_VERSION."""
+    node = TalosNode("127.0.0.1", MemoryStorage(TalosImage(MAINTENANCE_VERSION)), timings=FAST, port=free_port())
+    node.power_on()
+    node.wait_for(lambda n: n.stage.value == "maintenance")
+    yield node.port
+    node.close()
 
 
 @pytest.fixture
 def configured_port(tmp_path: Path) -> Iterator[int]:
     """A port answering like a configured Talos (client certificate required)."""
-    yield from tls_server(tmp_path, require_client_cert=True)
+    yield from configured_tls(tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hcloud import Client
@@ -13,7 +14,7 @@ from hcloud.zones import ZoneRecord, ZoneRRSet
 
 from common.retry import RetryPolicy
 from common.waiting import Backoff
-from hetzner.cloud import CloudError
+from hetzner.cloud import CloudActionError, CloudError
 from hetzner.dns import (
     DnsClient,
     DnsConflictError,
@@ -26,6 +27,7 @@ from hetzner.dns import (
 )
 from lab.faults import Fault
 from lab.services import Lab
+from tests.hetzner.scripted_http import ScriptedServer, Sleeper
 
 API = RecordKey("example.com", "api", "A")
 NODES = ("127.0.1.10", "127.0.1.11", "127.0.2.10")
@@ -300,3 +302,108 @@ def test_two_owners_claiming_one_value_at_once_one_wins(dns: DnsClient) -> None:
     loser = "cp-2" if winner == "cp-1" else "cp-1"
     assert got is not None and got.values == ("127.0.1.10",) and outcomes[winner] == "claimed"  # type: ignore[index]
     assert "127.0.1.10" in outcomes[loser] and "claimed" in outcomes[loser]
+
+
+# --- actions, against a scripted server (the lab applies a change at once) ---------------------------------------
+
+
+def rrset_action(status: str, error: dict[str, str] | None = None) -> dict[str, Any]:
+    resources = [{"id": 1, "type": "zone"}]
+    started = "2026-08-20T10:00:00+00:00"
+    return {"action": {"id": 7, "command": "add_rrset_records", "status": status, "progress": 0, "error": error,
+                       "started": started, "finished": None, "resources": resources}}  # fmt: skip
+
+
+def script_claim_until_the_action(http: ScriptedServer) -> None:
+    """A new A set at api.example.com: not found, the zone exists, add_records answers an action still running."""
+    http.answer(404, {"error": {"code": "not_found", "message": "rrset not found", "details": {}}})
+    http.answer(200, {"zone": {"id": 1, "name": "example.com", "mode": "primary", "ttl": 3600}})
+    http.answer(201, rrset_action("running"))
+    http.answer(200, rrset_action("running"))
+
+
+def scripted_dns(http: ScriptedServer, sleeper: Sleeper) -> DnsClient:
+    return DnsClient("t" * 64, endpoint=http.url, sleep=sleeper)
+
+
+def test_claim_waits_for_its_running_action_before_reading_back(http: ScriptedServer, sleeper: Sleeper) -> None:
+    script_claim_until_the_action(http)
+    http.answer(200, rrset_action("success"))
+    record = {"value": "127.0.1.10", "comment": "managed by cp-1"}
+    http.answer(200, {"rrset": {"id": "api/A", "name": "api", "type": "A", "ttl": 60, "records": [record], "zone": 1}})
+
+    claim = scripted_dns(http, sleeper).claim(API, ["127.0.1.10"], ttl=60, owner="cp-1")
+
+    assert claim.added == ("127.0.1.10",)
+    assert [(seen.method, seen.path) for seen in http.seen] == [
+        ("GET", "/zones/example.com/rrsets/api/A"),
+        ("GET", "/zones/example.com"),
+        ("POST", "/zones/example.com/rrsets/api/A/actions/add_records"),
+        ("GET", "/actions/7"),
+        ("GET", "/actions/7"),  # polled until success, and only then
+        ("GET", "/zones/example.com/rrsets/api/A"),  # read back
+    ]
+    assert http.seen[2].json == {"records": [record], "ttl": 60}
+
+
+def test_claim_whose_action_fails_names_the_action_and_the_record(http: ScriptedServer, sleeper: Sleeper) -> None:
+    script_claim_until_the_action(http)
+    http.answer(200, rrset_action("error", {"code": "action_failed", "message": "zone is being updated"}))
+
+    with pytest.raises(CloudActionError) as raised:
+        scripted_dns(http, sleeper).claim(API, ["127.0.1.10"], ttl=60, owner="cp-1")
+
+    assert str(raised.value) == (
+        "action add_rrset_records (7) failed: zone is being updated (action_failed), changing api.example.com A"
+    )
+    assert [seen.path for seen in http.seen[-2:]] == ["/actions/7", "/actions/7"]  # polled; nothing read back
+
+
+# --- a CNAME shares its name with no other type ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "fix"),
+    [
+        (("A", "127.0.1.10"), ("CNAME", "lb.example.net."), "remove them, or put the CNAME at another name"),
+        (("CNAME", "lb.example.net."), ("A", "127.0.1.10"), "remove the CNAME, or use another name"),
+    ],
+)
+def test_claim_next_to_a_cname_conflict_names_the_types_the_fix_and_the_apis_reason(
+    dns: DnsClient, first: tuple[str, str], second: tuple[str, str], fix: str
+) -> None:
+    dns.claim(RecordKey("example.com", "www", first[0]), [first[1]], ttl=60, owner="web")
+    blocking = "A" if first[0] == "A" else "CNAME"
+
+    with pytest.raises(DnsConflictError) as raised:
+        dns.claim(RecordKey("example.com", "www", second[0]), [second[1]], ttl=60, owner="other")
+
+    message = str(raised.value)
+    assert message.startswith(f"www.example.com {second[0]}: the name already holds {blocking} records")
+    assert f"(fix: {fix})" in message and "a CNAME cannot coexist" in message and "(invalid_input)" in message
+    assert dns.record_set(RecordKey("example.com", "www", second[0])) is None
+
+
+def test_a_refusal_next_to_other_types_but_no_cname_stays_the_apis_error(lab: Lab, dns: DnsClient) -> None:
+    dns.claim(RecordKey("example.com", "api", "AAAA"), ["2001:db8::10"], ttl=60, owner="cp-1")
+    lab.faults.arm(Fault.CLOUD_LOCKED, times=None, target="/v1/zones/example.com/rrsets/api/A/actions")
+    with pytest.raises(CloudError) as raised:
+        dns.claim(API, ["127.0.1.10"], ttl=60, owner="cp-1")
+    assert raised.value.code == "locked"
+
+
+def test_value_taken_by_another_writer_while_being_added_fails_with_the_fix(
+    http: ScriptedServer, sleeper: Sleeper
+) -> None:
+    script_claim_until_the_action(http)
+    http.answer(200, rrset_action("success"))
+    record = {"value": "127.0.1.10", "comment": "managed by cp-2"}  # another writer re-tagged it meanwhile
+    http.answer(200, {"rrset": {"id": "api/A", "name": "api", "type": "A", "ttl": 60, "records": [record], "zone": 1}})
+
+    with pytest.raises(DnsConflictError) as raised:
+        scripted_dns(http, sleeper).claim(API, ["127.0.1.10"], ttl=60, owner="cp-1")
+
+    assert str(raised.value) == (
+        "api.example.com A: 127.0.1.10 removed or claimed by someone else while being added (fix: find the other "
+        "writer of this set - a stack, resource or person - give each its own values, and run up again)"
+    )

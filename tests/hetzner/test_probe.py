@@ -1,50 +1,38 @@
-"""The Talos API port probe against loopback TLS servers that behave like apid in each mode."""
+"""The Talos API probe: one Version call tells a node in maintenance mode (and its version) from a configured one,
+a closed port and a port where something else answers."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from hetzner.probe import TalosState, probe_talos
-from tests.hetzner.talos_ports import serve, silent_tls
+from hetzner.probe import TalosState, talos_api_probe
+from tests.hetzner.talos_ports import MAINTENANCE_VERSION, free_port, serve
 
 
 @pytest.fixture
-def plain_tcp() -> Iterator[int]:
+def ssh_port() -> Iterator[int]:
     yield from serve(lambda conn: conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n"))
 
 
-def test_probe_maintenance_mode_accepts_tls_without_client_cert(maintenance_port: int) -> None:
-    assert probe_talos("127.0.0.1", maintenance_port, 2.0).state is TalosState.MAINTENANCE
+def test_probe_node_in_maintenance_mode_read_with_its_version(maintenance_port: int) -> None:
+    probe = talos_api_probe("127.0.0.1", maintenance_port, 5.0)
+
+    assert probe.state is TalosState.MAINTENANCE and probe.version == MAINTENANCE_VERSION
 
 
 def test_probe_configured_node_requires_client_cert(configured_port: int) -> None:
-    probe = probe_talos("127.0.0.1", configured_port, 2.0)
+    probe = talos_api_probe("127.0.0.1", configured_port, 2.0)
 
-    assert probe.state is TalosState.CONFIGURED and "certificate" in probe.detail.lower()
-
-
-@pytest.fixture
-def silent_port(tmp_path: Path) -> Iterator[int]:
-    yield from silent_tls(tmp_path)
+    assert probe.state is TalosState.CONFIGURED and "client certificate" in probe.detail
 
 
-def test_probe_silent_tls_server_without_client_cert_is_maintenance(silent_port: int) -> None:
-    assert probe_talos("127.0.0.1", silent_port, 2.0).state is TalosState.MAINTENANCE
-
-
-def test_probe_other_service_unknown(plain_tcp: int) -> None:
-    assert probe_talos("127.0.0.1", plain_tcp, 2.0).state is TalosState.UNKNOWN
+def test_probe_other_service_unknown(ssh_port: int) -> None:
+    assert talos_api_probe("127.0.0.1", ssh_port, 2.0).state is TalosState.UNKNOWN
 
 
 def test_probe_closed_port_down() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-
-    probe = probe_talos("127.0.0.1", port, 1.0)
+    probe = talos_api_probe("127.0.0.1", free_port(), 1.0)
 
     assert probe.state is TalosState.DOWN and probe.version is None

@@ -255,6 +255,28 @@ def test_delete_removes_only_its_value_then_the_last_deletes_the_set(
     assert rrset(hcloud_client) is None
 
 
+def test_whole_set_in_one_resource_is_created_refreshed_restored_and_destroyed(
+    server: ProviderServer, hcloud_client: Client
+) -> None:
+    both = ["127.0.1.10", "127.0.1.11"]
+    resource = record(server, "all")
+
+    step = resource.up(inputs(values=both, owner="pulumi test/all-api"))
+    assert step.op == "create" and resource.id == "example.com/api/A"
+    assert rrset(hcloud_client) == {value: (60, "managed by pulumi test/all-api") for value in both}
+
+    api = ZoneRRSet(name="api", type="A", zone=hcloud_client.zones.get("example.com"))
+    hcloud_client.zones.remove_rrset_records(api, [ZoneRecord("127.0.1.11")]).wait_until_finished()
+    resource.refresh()
+    assert resource.id == "example.com/api/A" and resource.outputs["values"] == ["127.0.1.10"]
+
+    assert resource.up(inputs(values=both, owner="pulumi test/all-api")).op == "update"
+    assert sorted(rrset(hcloud_client) or {}) == both
+
+    resource.destroy()
+    assert rrset(hcloud_client) is None
+
+
 def test_three_nodes_adding_at_once_all_survive(server: ProviderServer, hcloud_client: Client) -> None:
     resources = {node: record(server, node) for node in NODES}
     failures: list[BaseException] = []
@@ -309,7 +331,8 @@ def test_a_real_resolver_sees_the_round_robin_addresses(lab: Lab, server: Provid
         ({"type": "CNAME", "values": ["a.example.net", "b.example.net"]}, "values", "a CNAME has exactly one value"),
         ({"type": "CNAME", "name": "@", "values": ["lb.example.net"]}, "name", "cannot be at the zone apex"),
         ({"type": "TXT", "values": ['"' + "x" * 256 + '"']}, "values[0]", "at most 255 characters"),
-        ({"zone": None}, "zone", "is required"),
+        ({"zone": None}, "zone", "is required, as text (fix: set zone, e.g. example.com)"),
+        ({"type": 28}, "type", "is required, as text (fix: set type, e.g. A)"),
         ({"owner": ""}, "owner", "must be a non-empty text"),
     ],
 )
@@ -324,7 +347,8 @@ def test_check_rejects_bad_input_naming_the_field_and_fix(
 def test_check_without_token_says_how_to_set_it(tmp_path: Path) -> None:
     with provider_server(tmp_path / "provider.log", {}) as bare:
         checked, _ = record(bare).preview(inputs())
-    assert checked.failures == [("zone", "hcloudToken is not set (fix: pulumi config set --secret hcloudToken ...)")]
+    fix = "pulumi config set --secret hcloudToken <a Cloud project token>, or set hcloud:token"
+    assert checked.failures == [("hcloudToken", f"the Cloud API token is not in the stack config (fix: {fix})")]
 
 
 def test_token_never_in_outputs_state_or_log(lab: Lab, server: ProviderServer) -> None:
@@ -336,10 +360,22 @@ def test_token_never_in_outputs_state_or_log(lab: Lab, server: ProviderServer) -
     assert all(lab.spec.cloud_token not in text for text in texts)
 
 
-def test_cname_next_to_other_types_is_refused_by_the_api_with_its_reason(server: ProviderServer) -> None:
+def test_cname_next_to_other_types_is_refused_by_the_api_with_its_reason(
+    server: ProviderServer, hcloud_client: Client
+) -> None:
+    """`check` cannot know the name's other sets (other resources own them): the API refuses at create."""
     record(server).up(inputs(name="www"))
-    with pytest.raises(ProviderCallError, match="a CNAME cannot coexist with other records of the same name"):
-        record(server, "cp-2").up(inputs("cp-2", name="www", type="CNAME", values=["lb.example.net"]))
+    cname = record(server, "cp-2")
+    checked, _ = cname.preview(inputs("cp-2", name="www", type="CNAME", values=["lb.example.net"]))
+    assert checked.failures == []
+
+    with pytest.raises(ProviderCallError) as raised:
+        cname.up(inputs("cp-2", name="www", type="CNAME", values=["lb.example.net"]))
+
+    assert "pulumi test/cp-2-api: www.example.com CNAME: the name already holds A records" in raised.value.details
+    assert "(fix: remove them, or put the CNAME at another name)" in raised.value.details
+    assert "a CNAME cannot coexist with other records of the same name" in raised.value.details  # the API's words
+    assert rrset(hcloud_client, "www", "CNAME") is None and list(rrset(hcloud_client, "www") or {}) == ["127.0.1.10"]
 
 
 def test_args_take_one_value_or_several_and_default_the_owner_to_stack_and_name() -> None:

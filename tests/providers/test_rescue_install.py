@@ -17,16 +17,15 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
+from pulumi.runtime.mocks import MockMonitor
 
+from hetzner.keys import md5_fingerprint, sha256_fingerprint
 from hetzner.robot.client import RobotClient
-from lab.datacenter import Machine, Phase
+from lab.datacenter import Machine, Phase, RescueArm
 from lab.disks import InstalledOs
 from lab.faults import Fault
-from lab.images.raw import TalosImage
+from lab.rescue.ssh import generate_host_key
 from lab.services import Lab
-from lab.talos.node import TalosNode
-from lab.talos.storage import MemoryStorage
-from lab.talos.testing import FAST
 from lab.testing import requires_root, slow_image_downloads
 from providers.rescue_install import RescueInstall, RescueInstallArgs, RescueInstallProvider
 from tests.hetzner.scripted_http import ScriptedServer
@@ -80,16 +79,6 @@ def inputs(**overrides: Any) -> dict[str, Any]:
         "timeouts": {"rescue": 5, "install": 60, "boot": 5, "resetAttempts": 1},
     }
     return {**base, **overrides}
-
-
-@pytest.fixture
-def maintenance_port() -> Iterator[int]:
-    """A lab Talos node in maintenance mode on 127.0.0.1: the probe reads its Version over the Talos API."""
-    node = TalosNode("127.0.0.1", MemoryStorage(TalosImage("v1.13.9")), timings=FAST, port=closed_port())
-    node.power_on()
-    node.wait_for(lambda n: n.stage.value == "maintenance")
-    yield node.port
-    node.close()
 
 
 @pytest.fixture
@@ -216,7 +205,22 @@ def test_create_reinstall_trigger_passes_the_configured_guard(
         resource.up(inputs(talosPort=configured_port, reinstall="2026-01"))
 
     assert "Unauthorized (401 UNAUTHORIZED) on GET /key/" in raised.value.details
+    assert "(fix: set the Robot webservice user and password: pulumi config set robotUser" in raised.value.details
+    assert "pulumi config set --secret robotPassword ...)" in raised.value.details
     assert [seen.path.split("/")[1] for seen in robot_api.seen] == ["key"]
+
+
+def test_create_with_rejected_cloud_token_names_the_config_command_to_fix_it(tmp_path: Path) -> None:
+    with ScriptedServer() as cloud:
+        cloud.answer(401, {"error": {"code": "unauthorized", "message": "unable to authenticate", "details": {}}})
+        with provider_server(tmp_path / "log", config(**{"hcloud:endpoint": cloud.url})) as server:
+            driver = ResourceDriver(server, RescueInstallProvider(), "cp-1-install", TYPE)
+            with pytest.raises(ProviderCallError) as raised:
+                driver.up(inputs(server={"kind": "cloud", "id": 42}))
+
+    assert "cp-1: unable to authenticate (unauthorized) on GET /ssh_keys" in raised.value.details
+    assert "(fix: pulumi config set --secret hcloudToken ..." in raised.value.details
+    assert len(cloud.seen) == 1  # a rejected token is not retried
 
 
 @pytest.fixture
@@ -342,6 +346,34 @@ def booted(machine: Machine) -> list[str]:
     return [record.target for record in machine.boots]
 
 
+def new_cloud_server(lab: Lab, name: str) -> tuple[Machine, dict[str, Any]]:
+    """A Cloud server created through hcloud and running its image, and the inputs that install on it."""
+    client = hcloud.Client(lab.spec.cloud_token, api_endpoint=lab.cloud_url)
+    created = client.servers.create(
+        name, server_type=ServerType(name="cx23"), image=Image(name="debian-12"), location=Location(name="fsn1")
+    )
+    server_id = int(created.server.id or 0)
+    machine = lab.cloud_server(server_id)
+    machine.wait_phase(Phase.OS)
+    inputs = robot_inputs(lab, server={"kind": "cloud", "id": server_id}, address=machine.address, wipe="any")
+    inputs.update(disk={}, node=name)
+    return machine, inputs
+
+
+@pytest.fixture
+def rescue_arms(monkeypatch: pytest.MonkeyPatch) -> list[RescueArm]:
+    """Every rescue activation the lab's Robot and Cloud API arm during the test (root password, host key)."""
+    arms: list[RescueArm] = []
+    arm_rescue = Machine.arm_rescue
+
+    def recording(machine: Machine, *args: Any, **kwargs: Any) -> RescueArm:
+        arms.append(arm_rescue(machine, *args, **kwargs))
+        return arms[-1]
+
+    monkeypatch.setattr(Machine, "arm_rescue", recording)
+    return arms
+
+
 lab_test = [pytest.mark.slow, requires_root()]
 
 
@@ -370,15 +402,7 @@ class TestLab:
     def test_install_on_cloud_server_waiting_out_locked_and_rate_limit(
         self, lab: Lab, lab_server: ProviderServer
     ) -> None:
-        client = hcloud.Client(lab.spec.cloud_token, api_endpoint=lab.cloud_url)
-        created = client.servers.create(
-            "cp-2", server_type=ServerType(name="cx23"), image=Image(name="debian-12"), location=Location(name="fsn1")
-        )
-        server_id = int(created.server.id or 0)
-        machine = lab.cloud_server(server_id)
-        machine.wait_phase(Phase.OS)
-        inputs = robot_inputs(lab, server={"kind": "cloud", "id": server_id}, address=machine.address, wipe="any")
-        inputs.update(disk={}, node="cp-2")
+        machine, inputs = new_cloud_server(lab, "cp-2")
         lab.faults.arm(Fault.CLOUD_LOCKED, times=1)
         lab.faults.arm(Fault.CLOUD_RATE_LIMIT, times=2)
 
@@ -510,17 +534,62 @@ class TestLab:
 
         assert resource.up(robot_inputs(lab)).outputs["outcome"] == "installed"
 
-    def test_no_secret_in_outputs_logs_or_blob(self, lab: Lab, lab_server: ProviderServer) -> None:
+    @pytest.mark.parametrize("kind", ["robot", "cloud"])
+    def test_no_secret_in_logs_or_blob_and_rescue_password_only_in_its_secret_output(
+        self, lab: Lab, lab_server: ProviderServer, rescue_arms: list[RescueArm], kind: str
+    ) -> None:
+        wanted = robot_inputs(lab) if kind == "robot" else new_cloud_server(lab, "cp-2")[1]
         resource = lab_resource(lab_server)
-        resource.up(robot_inputs(lab))
-        with pytest.raises(ProviderCallError) as raised:  # ambiguous: fails after logging in to rescue
-            lab_resource(lab_server, "other").up(robot_inputs(lab, number=2100002, disk={}))
+        with pytest.raises(ProviderCallError) as raised:  # no such disk: fails after logging in to rescue
+            resource.up({**wanted, "disk": {"serial": "no-such-disk"}})
 
+        step = resource.up(wanted)  # then the same server installs, through a new rescue activation
+
+        passwords = [arm.password for arm in rescue_arms]
+        assert len(passwords) == 2 and step.outputs["rescuePassword"] == passwords[-1]
+        others = {name: value for name, value in step.outputs.items() if name != "rescuePassword"}
         blob = base64.b64decode(resource.blob).decode("latin-1")
-        texts = (blob, repr(resource.outputs), lab_server.stderr(), raised.value.details)
+        texts = (blob, repr(others), repr(resource.inputs), lab_server.stderr(), raised.value.details)
         for text in texts:
-            for value in lab_secrets(lab):
+            for value in (*lab_secrets(lab), *passwords):
                 assert value not in text
+
+    def test_host_key_reported_by_robot_pinned(
+        self, lab: Lab, lab_server: ProviderServer, rescue_arms: list[RescueArm], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(lab.robot_app, "report_host_keys", True)
+
+        step = lab_resource(lab_server).up(robot_inputs(lab))
+
+        assert step.outputs["outcome"] == "installed"
+        assert step.outputs["rescueHostKey"] == sha256_fingerprint(rescue_arms[-1].host_key)
+
+    def test_rescue_offering_another_host_key_than_robot_reported_never_used(
+        self, lab: Lab, lab_server: ProviderServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        machine = lab.robot_server(ROBOT)
+        reported = md5_fingerprint(generate_host_key())
+        monkeypatch.setattr(lab.robot_app, "report_host_keys", True)
+        monkeypatch.setattr(RescueArm, "host_key_fingerprint", property(lambda _arm: reported))
+
+        with pytest.raises(ProviderCallError) as raised:
+            timeouts = {**LAB_TIMEOUTS, "rescue": 3, "resetAttempts": 1}
+            lab_resource(lab_server).up(robot_inputs(lab, timeouts=timeouts))
+
+        assert "offered host key SHA256:" in raised.value.details
+        assert f"not the expected {reported}" in raised.value.details
+        assert booted(machine)[-1] == "rescue" and machine.disks[0].inspect() is None
+
+    def test_factory_without_published_checksums_installs_unverified_and_says_so(
+        self, lab: Lab, lab_server: ProviderServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(lab.factory_app, "checksums", False)  # as the public factory: 402 for `.sha256`
+
+        step = lab_resource(lab_server).up(robot_inputs(lab))
+
+        assert step.outputs["outcome"] == "installed" and step.outputs["checksumVerified"] is False
+        assert step.outputs["imageSha256"] == lab.artifact(VERSION).sha256
+        assert "cp-1: no published checksum for the image; relying on TLS and the decompressor" in lab_server.stderr()
 
 
 # --- the resource as a program declares it (engine mocked) ---------------------------------------------------
@@ -539,8 +608,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 @pytest.mark.usefixtures("pulumi_mocks_loops")
-def test_resource_registers_inputs_and_a_provider_pickled_by_reference() -> None:
-    mocks = RecordingMocks()
+def test_resource_registers_inputs_the_secret_output_and_a_provider_pickled_by_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mocks, secret_outputs = RecordingMocks(), []
+    register = MockMonitor.RegisterResource
+
+    def recording(monitor: MockMonitor, request: Any) -> Any:  # what the engine is told to store encrypted
+        secret_outputs.append(list(request.additionalSecretOutputs))
+        return register(monitor, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
     pulumi.runtime.set_mocks(mocks, preview=False)
     args = RescueInstallArgs(server_kind="robot", server_id=321, address="127.0.1.10", image={"version": VERSION})
 
@@ -556,3 +634,4 @@ def test_resource_registers_inputs_and_a_provider_pickled_by_reference() -> None
     assert registered.inputs["wipe"] == "refuse" and "outcome" not in registered.inputs
     blob = base64.b64decode(registered.inputs["__provider"])
     assert b"providers.rescue_install" in blob and b"RescueInstallProvider" in blob and len(blob) < 300
+    assert secret_outputs == [[], ["rescuePassword"]]  # the stack, then the RescueInstall

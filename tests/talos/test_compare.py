@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from talos.compare import CHANGED_MASK, MASK, configs_equal, redact, redacted_yaml, render_diff
+from talos.compare import CHANGED_MASK, MASK, configs_equal, is_secret_path, masked_url, redact, render_diff
 from talos.config import render_config
 from talos.documents import Document, dump_documents
 from talos.errors import ConfigError
@@ -263,9 +263,26 @@ def test_diff_never_shows_bundle_secrets(secrets_bundle: SecretsBundle) -> None:
         assert secret not in diff, f"{name} leaked"
 
 
-def test_redacted_yaml_is_canonical_and_masked(controlplane: list[Document], secrets_bundle: SecretsBundle) -> None:
-    text = redacted_yaml(list(reversed(controlplane)))
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("https://u:pw@siderolink.example:8099/x?jointoken=SECRET", "https://******@siderolink.example:8099/x?******"),
+        ("siderolink.example:8099?jointoken=SECRET", "siderolink.example:8099?******"),
+        ("user:p@ss@mirror.example/v2", "******@mirror.example/v2"),
+        ("https://mirror.example/a@b#token", "https://mirror.example/a@b?******"),
+        ("https://api.example:6443", "https://api.example:6443"),
+        ("stabel", "stabel"),
+    ],
+)
+def test_masked_url_hides_credentials_and_query(text: str, shown: str) -> None:
+    assert masked_url(text) == shown
 
-    assert text.startswith("cluster:\n")
-    assert text == redacted_yaml(resource_yaml(dump_documents(controlplane)))
-    assert secrets_bundle.trustd_token not in text
+
+def test_is_secret_path_follows_the_redaction_table(controlplane: list[Document]) -> None:
+    sidero = {"apiVersion": "v1alpha1", "kind": "SideroLinkConfig"}
+
+    assert is_secret_path(controlplane[0], ("cluster", "ca", "key"))
+    assert is_secret_path(controlplane[0], ("machine", "registries", "config", "r.example", "auth", "password"))
+    assert is_secret_path(sidero, ("uniqueToken",))
+    assert not is_secret_path(controlplane[0], ("cluster", "ca", "crt"))
+    assert not is_secret_path(sidero, ("apiUrl",))

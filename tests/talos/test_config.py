@@ -221,7 +221,18 @@ BASE = {"cluster_name": "c", "endpoint": "https://c.example:6443"}
         ({"talos_version": "latest"}, r"talos_version: 'latest' is not a release"),
         ({"kubernetes_version": "1.36"}, r"kubernetes_version: '1.36' is not a version \(fix: write e.g. 1.36.3"),
         ({"dns_domain": "bad domain"}, r"dns_domain: 'bad domain' is not a DNS name"),
-        ({"installer_image": "ghcr.io/siderolabs/installer"}, r"installer_image: .* pinned to a tag or digest"),
+        ({"installer_image": "ghcr.io/siderolabs/installer"}, r"installer_image: .*: it is not pinned: without a tag"),
+        ({"installer_image": "ghcr.io/siderolabs/installer:latest"}, r"installer_image: .* or with `latest`"),
+        (
+            {"installer_image": "ghcr.io/siderolabs/installer:stable"},
+            r"installer_image: .*: its tag 'stable' is not a Talos release",
+        ),
+        (
+            {"installer_image": "ghcr.io/siderolabs/installer@sha256:abc"},
+            r"installer_image: .*: its digest is not sha256: and 64",
+        ),
+        ({"installer_image": "ghcr.io/siderolabs/installer:v1.13.9 "}, r"installer_image: .* not an image reference"),
+        ({"endpoint": "https://u:pw@c.example"}, r"endpoint: 'https://\*\*\*\*\*\*@c.example' has no port"),
         (
             {"install_disk": "/dev/sdb", "install_disk_selector": {"wwid": "x"}},
             r"install_disk: install_disk and install_disk_selector are mutually exclusive",
@@ -245,6 +256,23 @@ def test_cluster_options_bad_value_names_option_and_fix(overrides: dict[str, Any
         ClusterOptions(**{**BASE, **overrides})
 
     assert "(fix: " in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/siderolabs/installer:v1.13.9",
+        "registry.example:5000/talos/installer:v1.14.0-rc.1",
+        f"ghcr.io/siderolabs/installer@sha256:{'a' * 64}",
+        f"ghcr.io/siderolabs/installer:v1.13.9@sha256:{'a' * 64}",
+    ],
+)
+def test_cluster_options_accept_an_installer_pinned_by_release_or_digest(
+    image: str, secrets_bundle: SecretsBundle
+) -> None:
+    options = ClusterOptions(**BASE, installer_image=image)
+
+    assert render_config(options, secrets_bundle, "worker")[0]["machine"]["install"]["image"] == image
 
 
 def test_generate_applies_patches_in_order_then_validates(secrets_bundle: SecretsBundle) -> None:

@@ -51,9 +51,13 @@ def test_parse_rejects_a_non_mapping_document_by_position() -> None:
         parse_documents("a: 1\n---\n- b\n", source="patch.yaml")
 
 
-def test_parse_reports_yaml_syntax_errors_with_source() -> None:
-    with pytest.raises(ConfigError, match=r"cp-1: \$: not valid YAML"):
-        parse_documents("a: [1, 2\n", source="cp-1")
+def test_parse_reports_yaml_syntax_errors_with_source_and_position_but_no_text() -> None:
+    text = "machine:\n  token: SECRET.0123456789abcdef\n  ca: {crt: a, key: SECRET-key\n"
+
+    with pytest.raises(ConfigError, match=r"cp-1: \$: not valid YAML at line 4, column 1: ") as caught:
+        parse_documents(text, source="cp-1")
+
+    assert "SECRET" not in str(caught.value) and "(fix: fix the YAML syntax)" in str(caught.value)
 
 
 def test_dump_quotes_ambiguous_strings_with_double_quotes_like_go_yaml() -> None:

@@ -547,6 +547,15 @@ def test_per_node_patches_applied_to_one_config_stay_independent() -> None:
     assert second[0]["machine"]["network"]["interfaces"][0]["addresses"] == ["203.0.113.10/32"]
 
 
+def test_yaml_error_in_a_patch_never_quotes_its_text() -> None:
+    text = "machine:\n  registries:\n    config: {r.example: {auth: {password: SECRET-pw}\n"
+
+    with pytest.raises(PatchError) as caught:
+        load_patch(text)
+
+    assert str(caught.value).startswith("inline: line 4: not valid YAML: ") and "SECRET" not in str(caught.value)
+
+
 # --- malformed patches --------------------------------------------------------------------------------------
 
 MALFORMED = [
@@ -662,9 +671,13 @@ APPLY_ERRORS = [
 
 
 @pytest.mark.parametrize(("patches", "message"), APPLY_ERRORS)
-def test_patch_that_cannot_apply_names_the_source_and_path(patches: list[str], message: str) -> None:
+def test_patch_that_cannot_apply_names_the_source_the_path_and_the_fix(patches: list[str], message: str) -> None:
     documents = single_document_config() if patches[0].startswith("[") else None
-    assert message in fails(*patches, documents=documents)
+
+    error = fails(*patches, documents=documents)
+
+    assert message in error
+    assert "; " in error.split(": ", 2)[2], f"no fix after '; ' in {error!r}"
 
 
 def test_patch_is_a_frozen_value() -> None:

@@ -193,6 +193,7 @@ def _pem_of(text: str) -> str:
 
 BAD_BUNDLES: list[tuple[str, Mutation, str]] = [
     ("missing cluster id", _delete("cluster.id"), r"cluster\.id: is missing"),
+    ("cluster id not base64", _set("cluster.id", "my-cluster"), r"cluster\.id: is not URL-safe base64 of 32 bytes"),
     ("missing trustdinfo", _delete("trustdinfo"), r"^[^\n]*: trustdinfo: is missing"),
     ("empty bootstrap token", _set("secrets.bootstraptoken", ""), r"secrets\.bootstraptoken: is missing"),
     ("both encryption secrets", _set("secrets.aescbcencryptionsecret", _b64(b"k" * 32)), r"only one of secretbox"),

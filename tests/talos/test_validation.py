@@ -3,12 +3,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from talos.config import Role, render_config
 from talos.documents import Document
 from talos.errors import ConfigError
 from talos.secrets import SecretsBundle
-from talos.validation import ConfigValidationError, Problem, endpoint_problem, validate_config
+from talos.validation import ConfigValidationError, Problem, _translate, endpoint_problem, validate_config
 from talos.versions import CONTRACTS, CURRENT
 from tests.talos.cases import RenderCase, case, rendered_cases
 
@@ -139,6 +140,22 @@ MALFORMED: list[tuple[str, str, Mutation, str, str, str]] = [
         "v1alpha1",
         "machine.install.extraKernelArgs",
         "cannot be used together with grubUseUKICmdline",
+    ),
+    (
+        "install-image-latest",
+        "worker",
+        lambda d: machine(d)["install"].update(image="ghcr.io/siderolabs/installer:latest"),
+        "v1alpha1",
+        "machine.install.image",
+        "it is not pinned: without a tag, or with `latest`",
+    ),
+    (
+        "install-image-missing",
+        "controlplane",
+        lambda d: machine(d)["install"].pop("image"),
+        "v1alpha1",
+        "machine.install.image",
+        "is required in metal mode",
     ),
     (
         "control-plane-without-ca-key",
@@ -472,6 +489,82 @@ def test_error_messages_never_quote_secret_values(
         assert secret not in text
 
 
+@pytest.mark.parametrize(
+    ("document", "path", "message"),
+    [
+        (
+            {
+                "apiVersion": "v1alpha1",
+                "kind": "SideroLinkConfig",
+                "apiUrl": "http://u:SECRET-1@s.example/?jointoken=SECRET-2",
+            },
+            "apiUrl",
+            "'http://******@s.example/?******' does not match the pattern ^(https|grpc)://",
+        ),
+        (
+            {"apiVersion": "v1alpha1", "kind": "SideroLinkConfig", "apiUrl": "s.example:8099?jointoken=SECRET-1"},
+            "apiUrl",
+            "'s.example:8099?******' does not match the pattern",
+        ),
+        (
+            {
+                "apiVersion": "v1alpha1",
+                "kind": "RegistryMirrorConfig",
+                "name": "docker.io",
+                "endpoints": [{"url": "ftp://user:SECRET-1@mirror.example/v2#SECRET-2"}],
+            },
+            "endpoints[0].url",
+            "'ftp://******@mirror.example/v2?******' does not match the pattern ^(http|https)://",
+        ),
+    ],
+)
+def test_schema_errors_about_urls_mask_credentials_and_query(
+    rendered: dict[str, list[Document]], document: Document, path: str, message: str
+) -> None:
+    problems = problems_of([*rendered["worker"], document])
+
+    [problem] = [p for p in problems if p.path == path]
+    assert message in problem.message and problem.fix.startswith("start the URL with")
+    assert "SECRET" not in str(ConfigValidationError(list(problems)))
+
+
+@pytest.mark.parametrize("rule", [{"pattern": "^[a-z]+$"}, {"enum": ["a", "b"]}])
+def test_pattern_or_enum_error_on_a_secret_field_hides_the_value(rule: dict[str, Any]) -> None:
+    # No rule of today's official schemas puts a pattern or enum on a secret field; a new contract's could.
+    document = {"version": "v1alpha1", "cluster": {"token": "SECRET.0123456789"}}
+    schema = {"properties": {"cluster": {"properties": {"token": {"type": "string", **rule}}}}}
+    [error] = Draft202012Validator(schema).iter_errors(document)
+
+    [problem] = _translate("v1alpha1", document, error)
+
+    assert problem.path == "cluster.token" and problem.message.startswith("the value (hidden: it is a secret)")
+    assert "SECRET" not in str(problem)
+
+
+def test_endpoint_error_masks_credentials(rendered: dict[str, list[Document]]) -> None:
+    documents = mutated(
+        rendered, "worker", lambda d: cluster(d)["controlPlane"].update(endpoint="https://u:SECRET@api.example:0")
+    )
+
+    [problem] = problems_of(documents)
+
+    assert (
+        problem.message == "'https://******@api.example:0' is malformed: the port must be a number between 1 and 65535"
+    )
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/siderolabs/installer:v1.13.9",
+        f"factory.talos.dev/metal-installer/{'0' * 64}:v1.13.9",
+        f"registry.example:5000/installer@sha256:{'f' * 64}",
+    ],
+)
+def test_installer_pinned_by_release_or_digest_is_valid(rendered: dict[str, list[Document]], image: str) -> None:
+    validate_config(mutated(rendered, "worker", lambda d: machine(d)["install"].update(image=image)), CURRENT)
+
+
 @pytest.mark.parametrize(("render_case", "role"), rendered_cases())
 def test_every_catalogue_config_is_valid(render_case: RenderCase, role: Role, secrets_bundle: SecretsBundle) -> None:
     documents = render_config(render_case.options, secrets_bundle, role)
@@ -495,7 +588,9 @@ def test_static_network_recipe_is_valid_in_both_forms(rendered: dict[str, list[D
 def test_pinned_hostname_and_disk_selector_are_valid(rendered: dict[str, list[Document]]) -> None:
     def pin(documents: list[Document]) -> None:
         documents[1].update(auto="off", hostname="w-1")
-        machine(documents)["install"] = {"diskSelector": {"wwid": "eui.*", "size": ">= 1.5 TB", "type": "ssd"}}
+        install = machine(documents)["install"]
+        install.pop("disk")
+        install["diskSelector"] = {"wwid": "eui.*", "size": ">= 1.5 TB", "type": "ssd"}
 
     validate_config(mutated(rendered, "worker", pin), CURRENT)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tools import build
+from tools.pulumi_tools import HCLOUD_VERSION
 
 
 @pytest.fixture
@@ -45,4 +46,6 @@ def test_without_go_nothing_is_built_and_the_message_says_what_to_install(
     assert build.main(["pulumi"]) == 0
 
     assert built == []
-    assert "Install Go, or the official Pulumi CLI" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Install Go, or the official Pulumi CLI" in out
+    assert f"pulumi plugin install resource hcloud {HCLOUD_VERSION}" in out

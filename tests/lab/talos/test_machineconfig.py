@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from lab.talos.machineconfig import (
@@ -83,3 +85,10 @@ def test_changes_applied_without_reboot(cluster: ClusterMaterial, before: str, a
     assert (problem is None) is immediate
     if problem:
         assert problem.startswith("this config change can't be applied in immediate mode\ndiff:\n")
+
+
+def test_repr_holds_no_key_material(cluster: ClusterMaterial) -> None:
+    config = accept_config(cluster.controlplane.encode(), "v1.13.9", DISKS, installing=False)
+    text = repr(config)
+    for key in (config.os_ca.key, config.kubernetes_ca.key):
+        assert key and base64.b64encode(key).decode() not in text and key.decode() not in text

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from google.protobuf import empty_pb2
+from grpclib.exceptions import StreamTerminatedError
 
 from common.waiting import Deadline
 from lab.talos.node import TalosNode
-from lab.talos.testing import ClusterMaterial, NodeFactory
+from lab.talos.stages import Stage
+from lab.talos.testing import FAST, ClusterMaterial, NodeFactory
 from talos.api import methods
+from talos.api.archive import ArchiveError, unpack_single_file
 from talos.api.client import TalosClient
 from talos.api.errors import (
     AlreadyBootstrappedError,
+    FailedPreconditionError,
     InstallerFailedError,
     InvalidConfigError,
     NodeUnreachableError,
@@ -26,8 +33,12 @@ from talos.api.errors import (
     TalosApiError,
     UnimplementedError,
 )
+from talos.api.methods import Method
+from talos.api.tls import authenticated_context
+from talos.api.transport import NodeChannel
 from talos.api.waiting import wait_for_configured, wait_for_maintenance, wait_ready_to_bootstrap
 from talos.compare import configs_equal
+from talos.talosconfig import TalosContext
 
 INSTALLER = "ghcr.io/siderolabs/installer:v1.13.10"
 
@@ -132,9 +143,34 @@ def test_apply_auto_reboots_only_for_a_change_that_needs_it(
     kernel_change = labels.replace("diskQuotaSupport: true", "diskQuotaSupport: false")
     result = client.apply_configuration(kernel_change)
     assert result.mode == "reboot" and "can't be applied in immediate mode" in result.details
+    controlplane.wait_for(lambda n: n.boots == 2)  # the old apid answers until the shutdown ends
     wait_for_configured(controlplane.address, cluster.admin, Deadline.after(10))
-    controlplane.wait_for(lambda n: n.boots == 2)
     assert configs_equal(client.machine_config(), kernel_change)
+
+
+def test_apply_reboot_mode_reboots_even_for_a_change_that_needs_none(
+    controlplane: TalosNode, client: TalosClient, cluster: ClusterMaterial
+) -> None:
+    labels = cluster.controlplane.replace('exclude-from-external-load-balancers: ""', 'role: "db"')
+    result = client.apply_configuration(labels, mode="reboot")
+    assert (result.mode, result.rebooting, result.details) == ("reboot", True, "Applied configuration with a reboot")
+    controlplane.wait_for(lambda n: n.boots == 2)
+    wait_for_configured(controlplane.address, cluster.admin, Deadline.after(10))
+    assert configs_equal(client.machine_config(), labels)
+
+
+def test_apply_while_rebooting_for_an_apply_is_refused(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    """apid answers during the shutdown (made long here) and refuses a second config until the next boot."""
+    node = talos_nodes.start(config=cluster.controlplane, timings=replace(FAST, shutdown=60))
+    labels = cluster.controlplane.replace('exclude-from-external-load-balancers: ""', 'role: "db"')
+    with TalosClient(node.address, cluster.admin) as client:
+        assert client.apply_configuration(labels, mode="reboot").rebooting
+        with pytest.raises(FailedPreconditionError, match="node is rebooting, cannot apply more") as caught:
+            client.apply_configuration(cluster.controlplane)
+        assert client.version().configured
+    assert (caught.value.node, caught.value.call) == (node.address, "ApplyConfiguration")
+    assert (node.stage, node.boots) == (Stage.REBOOTING, 1)
+    assert node.storage.read_state() == labels.encode()
 
 
 def test_apply_no_reboot_refuses_a_change_that_needs_a_reboot(client: TalosClient, cluster: ClusterMaterial) -> None:
@@ -257,6 +293,29 @@ def test_one_to_many_reports_each_nodes_error(
 def test_one_to_many_refused_for_cosi(client: TalosClient) -> None:
     with pytest.raises(ValueError, match="cannot be proxied"):
         client.call_nodes(methods.RESOURCE_GET, methods.RESOURCE_GET.request(), ["a", "b"])
+
+
+async def received_until_dropped(node: TalosNode, credentials: TalosContext, method: Method) -> list[Any]:
+    """The messages of a server stream that arrived before the connection was cut (StreamTerminatedError)."""
+    channel = NodeChannel(node.address, authenticated_context(credentials), presents_certificate=True)
+    received: list[Any] = []
+    try:
+        async with channel.request(method.path, method.cardinality, method.request, method.reply, timeout=5) as stream:
+            await stream.send_message(method.request(), end=True)
+            with pytest.raises(StreamTerminatedError, match="Connection lost"):
+                async for message in stream:
+                    received.append(message)
+    finally:
+        await channel.aclose()
+    return received
+
+
+def test_dropped_stream_is_cut_after_part_of_the_reply(controlplane: TalosNode, cluster: ClusterMaterial) -> None:
+    controlplane.drop_next_stream()
+    received = asyncio.run(received_until_dropped(controlplane, cluster.admin, methods.KUBECONFIG))
+    assert len(received) == 1 and received[0].bytes
+    with pytest.raises(ArchiveError, match="not complete gzip data"):
+        unpack_single_file(received[0].bytes)
 
 
 def test_dropped_stream_is_unreachable_then_recovers(controlplane: TalosNode, client: TalosClient) -> None:

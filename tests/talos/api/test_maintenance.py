@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from common.waiting import Deadline
+from lab.talos import api as lab_api
+from lab.talos.stages import Stage
 from lab.talos.testing import ClusterMaterial, NodeFactory
+from talos.api import methods
 from talos.api.client import TalosClient
 from talos.api.errors import (
     InvalidConfigError,
@@ -85,6 +90,21 @@ def test_apply_invalid_config_carries_the_nodes_message(talos_nodes: NodeFactory
     assert node.maintenance
 
 
+def test_apply_without_a_required_field_names_it_and_keeps_maintenance(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    node = talos_nodes.start()
+    endpoint = f"        endpoint: https://{cluster.endpoint_host}:6443\n"
+    assert endpoint in cluster.controlplane
+    config = cluster.controlplane.replace(endpoint, "", 1)
+    with TalosClient(node.address) as client, pytest.raises(InvalidConfigError) as caught:
+        client.apply_configuration(config)
+    assert "cluster.controlPlane.endpoint: is required" in caught.value.message
+    assert node.maintenance and node.storage.read_state() is None
+    with TalosClient(node.address) as client:
+        assert not client.version().configured
+
+
 def test_apply_with_missing_install_disk_is_invalid(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
     node = talos_nodes.start()
     config = cluster.controlplane.replace("disk: /dev/sda", "disk: /dev/nvme9n1")
@@ -118,3 +138,45 @@ def test_apply_over_maintenance_channel_refused_by_configured_node(
     with TalosClient(node.address) as client, pytest.raises(NodeConfiguredError, match="client certificate"):
         client.apply_configuration(other)
     assert node.storage.read_state() == cluster.controlplane.encode()
+
+
+def test_apply_refused_when_the_maintenance_channel_shows_a_config(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that answers without a client certificate yet reports features (a configured node) gets no config."""
+    served = lab_api._HANDLERS[methods.VERSION.path]
+
+    async def version_with_features(api: Any, request: Any, roles: frozenset[str]) -> list[Any]:
+        replies = await served(api, request, roles)
+        replies[0].messages[0].features.rbac = True
+        return replies
+
+    monkeypatch.setitem(lab_api._HANDLERS, methods.VERSION.path, version_with_features)
+    node = talos_nodes.start()
+    with (
+        TalosClient(node.address) as client,
+        pytest.raises(NodeConfiguredError, match="authenticated client") as caught,
+    ):
+        client.apply_configuration(cluster.controlplane)
+    assert (caught.value.node, caught.value.call) == (node.address, "ApplyConfiguration")
+    assert node.storage.read_state() is None and node.maintenance
+
+
+def test_apply_refused_when_the_node_changes_after_it_showed_no_config(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node is power-cycled after the check (a fresh maintenance key): the pinned channel refuses it."""
+    node = talos_nodes.start()
+    confirm = TalosClient._confirm_unconfigured
+
+    def confirm_then_power_cycle(client: TalosClient, target: str | None) -> None:
+        confirm(client, target)
+        node.power_off()
+        node.power_on()
+        node.wait_for(lambda n: n.stage is Stage.MAINTENANCE)
+
+    monkeypatch.setattr(TalosClient, "_confirm_unconfigured", confirm_then_power_cycle)
+    with TalosClient(node.address) as client, pytest.raises(TlsIdentityError, match="pinned") as caught:
+        client.apply_configuration(cluster.controlplane)
+    assert (caught.value.node, caught.value.call) == (node.address, "ApplyConfiguration")
+    assert node.boots == 2 and node.storage.read_state() is None and node.maintenance

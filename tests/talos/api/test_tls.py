@@ -12,6 +12,7 @@ from lab.talos.node import TalosNode
 from lab.talos.testing import ClusterMaterial, NodeFactory
 from talos.api.client import TalosClient
 from talos.api.errors import NodeConfiguredError, TlsIdentityError
+from talos.api.tls import MAINTENANCE_COMMON_NAME
 from talos.pki import issue_certificate
 from talos.talosconfig import TalosContext
 
@@ -38,14 +39,16 @@ def test_mutual_tls_uses_ed25519_on_both_ends(controlplane: TalosNode, cluster: 
     assert seen == x509.load_pem_x509_certificate(cluster.admin.crt)
 
 
-def test_maintenance_certificate_is_ed25519_and_self_issued(talos_nodes: NodeFactory) -> None:
+def test_maintenance_certificate_is_ed25519_from_an_anonymous_root(talos_nodes: NodeFactory) -> None:
+    """As Talos: the leaf is issued by an ephemeral maintenance root whose subject is empty, not by itself."""
     node = talos_nodes.start()
     with TalosClient(node.address) as client:
         client.version()
         der = client.server_certificate()
     certificate = x509.load_der_x509_certificate(der or b"")
     assert isinstance(certificate.public_key(), ed25519.Ed25519PublicKey)
-    assert certificate.subject.rfc4514_string() == "CN=maintenance-service.talos.dev"
+    assert certificate.subject.rfc4514_string() == f"CN={MAINTENANCE_COMMON_NAME}"
+    assert certificate.issuer.rfc4514_string() == ""
 
 
 def test_missing_client_certificate_is_rejected(controlplane: TalosNode) -> None:

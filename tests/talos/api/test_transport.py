@@ -8,6 +8,7 @@ import ssl
 
 import pytest
 
+from lab.talos.stages import Stage
 from lab.talos.testing import NodeFactory
 from talos.api import methods
 from talos.api.client import TalosClient
@@ -53,15 +54,20 @@ def test_port_that_never_speaks_tls_is_unreachable(talos_nodes: NodeFactory) -> 
         client.version()
 
 
-def test_slow_boot_keeps_the_node_unreachable_until_it_is_up(talos_nodes: NodeFactory) -> None:
+def test_slow_boot_keeps_the_node_unreachable_past_a_normal_boot(talos_nodes: NodeFactory) -> None:
     node = talos_nodes.start(wait=False)
     node.power_off()
-    node.slow_next_boot(0.5)
+    node.slow_next_boot(600)
     node.power_on()
+    node.wait_for(lambda n: n.stage is Stage.BOOTING)
+    with pytest.raises(TimeoutError):
+        node.wait_for(lambda n: n.stage is Stage.MAINTENANCE, timeout=2)  # a normal boot takes 0.05 s
     with TalosClient(node.address, timeout=0.3) as client:
         with pytest.raises(NodeUnreachableError, match="refused"):
             client.version()
-        node.wait_for(lambda n: n.stage.value == "maintenance")
+        node.power_off()
+        node.power_on()  # the fault slowed one boot only
+        node.wait_for(lambda n: n.stage is Stage.MAINTENANCE)
         assert not client.version().configured
 
 
