@@ -20,3 +20,6 @@ pulumi.export("talosconfig", cluster.talosconfig)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("secretsFingerprint", cluster.secrets.fingerprint)
 pulumi.export("secretsYaml", cluster.secrets.secretsYaml)
+pulumi.export(
+    "rescuePasswords", pulumi.Output.secret({name: node.install.rescuePassword for name, node in cluster.nodes.items()})
+)

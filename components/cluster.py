@@ -7,6 +7,7 @@ for every node's config. Secret outputs stay secret: `talosconfig`, `kubeconfig`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_hcloud as hcloud
@@ -78,7 +79,6 @@ class TalosCluster(pulumi.ComponentResource):
         )
         self.upgrades = self._upgrades(name, stack)
         self.members = self._members(name, stack)
-        self.roster = self._roster(name, stack)
         self.kubernetes = KubernetesUpgrade(
             f"{name}-kubernetes",
             KubernetesUpgradeArgs(
@@ -91,6 +91,7 @@ class TalosCluster(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.bootstrap, *self.upgrades.values()]),
         )
+        self.roster = self._roster(name, stack)
         self.talosconfig = self.bootstrap.talosconfig
         self.kubeconfig = self.bootstrap.kubeconfig
         self.addresses = pulumi.Output.all(*[node.address for node in self.nodes.values()]).apply(
@@ -151,13 +152,7 @@ class TalosCluster(pulumi.ComponentResource):
         the node out of the cluster per the stack's removal policy (drain, etcd leave, reset) before its server is
         let go. Destroying the stack deletes the roster, which touches no node."""
         entries = [
-            pulumi.Output.all(
-                spec.name, self.nodes[spec.name].address, spec.role, member.etcdMemberId, member.kubernetesNode
-            ).apply(
-                lambda parts: dict(
-                    zip(("node", "address", "role", "etcdMemberId", "kubernetesNode"), parts, strict=True)
-                )
-            )
+            self._roster_entry(spec.name, spec.role, member)
             for spec, member in zip(stack.nodes, self.members.values(), strict=True)
         ]
         timeouts = {"removal": stack.timeouts["removal"]} if "removal" in stack.timeouts else None
@@ -168,9 +163,27 @@ class TalosCluster(pulumi.ComponentResource):
                 secrets_yaml=self.secrets.secretsYaml,
                 kubeconfig=self.bootstrap.kubeconfig,
                 policy=stack.removal.to_input(),
+                delete_cloud_servers=stack.removal.delete_cloud_servers,
                 timeouts=timeouts,
             ),
-            pulumi.ResourceOptions(parent=self),
+            # after every upgrade: a removal never runs while another node reboots into a new version
+            pulumi.ResourceOptions(parent=self, depends_on=[*self.upgrades.values(), self.kubernetes]),
+        )
+
+    def _roster_entry(self, node: str, role: str, member: ClusterMember) -> pulumi.Output[dict[str, Any]]:
+        """The node's roster entry: its identity, its recorded membership and, for a Cloud node, its server id."""
+        server = self.nodes[node].server
+        server_id = server.id.apply(int) if server is not None else None
+        parts = pulumi.Output.all(self.nodes[node].address, member.etcdMemberId, member.kubernetesNode, server_id)
+        return parts.apply(
+            lambda found: {
+                "node": node,
+                "address": found[0],
+                "role": role,
+                "etcdMemberId": found[1],
+                "kubernetesNode": found[2],
+                **({"cloudServerId": found[3]} if found[3] is not None else {}),
+            }
         )
 
     def _ssh_key(self, name: str, stack: StackConfig, public_key: pulumi.Input[str] | None) -> hcloud.SshKey | None:

@@ -54,9 +54,9 @@ class TalosNode(pulumi.ComponentResource):
                 image=spec.cloud.image,
                 ssh_keys=[args.ssh_key.id] if args.ssh_key else None,
                 labels={"cluster": stack.cluster_name, "node": spec.name, "role": spec.role},
-                opts=pulumi.ResourceOptions.merge(
-                    keep, pulumi.ResourceOptions(retain_on_delete=not stack.removal.delete_cloud_servers)
-                ),
+                # never deleted by the engine, so `pulumi destroy` keeps it; with `removal.deleteCloudServers` the
+                # cluster's ClusterRoster deletes a removed node's server once the node is out of the cluster
+                opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(retain_on_delete=True)),
             )
             kind, server_id, address = "cloud", self.server.id.apply(int), self.server.ipv4_address
         else:

@@ -622,7 +622,8 @@ def _ipv6(value: Any) -> bool:
 
 
 def _unusable_ipv6(address: ipaddress.IPv6Address) -> tuple[bool, ...]:
-    return address.is_link_local, address.is_multicast, address.is_unspecified, address.is_loopback
+    scoped, mapped = address.scope_id is not None, address.ipv4_mapped is not None
+    return address.is_link_local, address.is_multicast, address.is_unspecified, address.is_loopback, scoped, mapped
 
 
 def _string(value: Any) -> str:

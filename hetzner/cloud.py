@@ -135,6 +135,17 @@ class CloudClient:
         server = HcloudServer(id=server_id)
         self._act(f"POST /servers/{server_id}/actions/poweron", lambda: self._hcloud.servers.power_on(server))
 
+    def delete_server(self, server_id: int) -> bool:
+        """Delete the server (its disk is lost); False when it was gone already."""
+        request = f"DELETE /servers/{server_id}"
+        try:
+            self._act(request, lambda: self._hcloud.servers.delete(HcloudServer(id=server_id)))
+        except CloudError as error:
+            if error.code == "not_found":
+                return False
+            raise
+        return True
+
     def _act(self, request: str, post: Callable[[], BoundAction]) -> None:
         self._wait(self._call(request, post, posts=True), request)
 

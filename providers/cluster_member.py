@@ -29,7 +29,7 @@ DEFAULT_TIMEOUTS = {"confirm": 300.0}
 """Seconds: create's membership check."""
 TALOS_PORT = 50000
 IDENTITY = ("node", "address", "role", "talosPort")
-"""Which node this is: a change re-reads its membership (never a replace: that would reset the node)."""
+"""Which node this is: a change re-reads its membership (an update, never a replace)."""
 OUTPUTS = ("etcdMemberId", "kubernetesNode")
 SECRET_OUTPUTS = ["secretsYaml", "kubeconfig"]
 
@@ -47,7 +47,7 @@ class ClusterMemberArgs:
     secrets_yaml: pulumi.Input[str]
     """The cluster's secrets bundle (talosctl `secrets.yaml`); a secret."""
     control_planes: pulumi.Input[list[str]]
-    """The cluster's control-plane addresses: etcd is read and changed through them."""
+    """The cluster's control-plane addresses: etcd's member list is read through them."""
     kubeconfig: pulumi.Input[str] | None = None
     """An admin kubeconfig (ClusterBootstrap's output); without it, the Kubernetes Node is not looked up. A secret."""
     talos_port: pulumi.Input[int] = TALOS_PORT
@@ -108,11 +108,10 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
     if "role" in known and known["role"] not in ROLES:
         problems.append(("role", f"{known['role']!r} is not one of {', '.join(ROLES)}"))
     problems += credential_problems(known)
-    purpose = "etcd is read and changed through them"
+    purpose = "etcd's member list is read through them"
     problems += [("controlPlanes", reason) for reason in address_list_problems(news.get("controlPlanes"), purpose)]
-    port = known.get("talosPort")
-    if port is not None and not (_number(port) and float(port).is_integer() and 0 < port < 65536):
-        problems.append(("talosPort", f"{port!r} is not a port number (1-65535)"))
+    if reason := port_problem(known.get("talosPort")):
+        problems.append(("talosPort", reason))
     problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), list(DEFAULT_TIMEOUTS))]
     return [(key, f"{node}: {reason}") for key, reason in problems]
 
@@ -164,7 +163,7 @@ def membership_outputs(props: dict[str, Any]) -> dict[str, Any]:
         membership = confirm_member(
             cluster_node(props),
             admin_context(load_bundle(props["secretsYaml"])),
-            Deadline.after(_timeouts(props)["confirm"]),
+            Deadline.after(timeouts_with_defaults(props, DEFAULT_TIMEOUTS)["confirm"]),
             kubeconfig=props.get("kubeconfig") or None,
             progress=stderr_progress(str(props["node"])),
         )
@@ -174,9 +173,17 @@ def membership_outputs(props: dict[str, Any]) -> dict[str, Any]:
     return {"etcdMemberId": member_id, "kubernetesNode": membership.kubernetes_node or ""}
 
 
-def _timeouts(props: dict[str, Any]) -> dict[str, float]:
+def timeouts_with_defaults(props: dict[str, Any], defaults: dict[str, float]) -> dict[str, float]:
+    """The `timeouts` input over its defaults, in seconds."""
     given = {key: float(value) for key, value in (props.get("timeouts") or {}).items() if value is not None}
-    return {**DEFAULT_TIMEOUTS, **given}
+    return {**defaults, **given}
+
+
+def port_problem(port: Any) -> str | None:
+    """Why a `talosPort` input is no port number (the engine sends numbers as floats); None when it is or is unset."""
+    if port is None or (_number(port) and float(port).is_integer() and 0 < port < 65536):
+        return None
+    return f"{port!r} is not a port number (1-65535)"
 
 
 def _with_port(address: str, port: int) -> str:

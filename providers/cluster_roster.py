@@ -7,9 +7,13 @@ its etcd member ID and Kubernetes Node name). Removing a node from the stack con
 quorum, cordon and drain, leave etcd, reset, delete the Node object. The update sees the new inputs, so a policy
 changed in the same `up` applies to that removal.
 
-`delete` (`pulumi destroy`) touches no node: the cluster keeps running and only leaves the stack. A provider's
-delete cannot tell "this node was removed from the stack" from "the whole stack is destroyed"; an update of one
-cluster-wide resource can, which is why removal lives here and not in each node's own resource.
+With `deleteCloudServers`, a dropped Cloud node's server is deleted through the Cloud API once the node is out of
+the cluster (the program retains every hcloud.Server on delete, so only this removal ever deletes one); the token
+comes from stack config (`hcloudToken` or `hcloud:token`) through `configure()`, never from inputs.
+
+`delete` (`pulumi destroy`) touches no node and no server: the cluster keeps running and only leaves the stack. A
+provider's delete cannot tell "this node was removed from the stack" from "the whole stack is destroyed"; an update
+of one cluster-wide resource can, which is why removal lives here and not in each node's own resource.
 """
 
 from __future__ import annotations
@@ -19,11 +23,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
-from providers.cluster_member import cluster_node, credential_problems
+from hetzner.cloud import CloudClient
+from hetzner.errors import HetznerError
+from providers.cluster_member import cluster_node, credential_problems, port_problem, timeouts_with_defaults
 from providers.inputs import changed, endpoint_problem, has_unknown, timeout_problems
 from providers.registration import camel_props, secret_outputs
+from providers.rescue_install import Credentials
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.errors import TalosError
 from talos.removal import ROLES, Membership, RemovalPolicy, RemovalTimeouts, remove_node
@@ -38,13 +54,16 @@ class ClusterRosterArgs:
     """Inputs of a cluster's roster; every field may be a Pulumi Output."""
 
     members: pulumi.Input[list[dict[str, Any]]]
-    """`[{node, address, role, etcdMemberId?, kubernetesNode?}]`: each ClusterMember's identity and record."""
+    """`[{node, address, role, etcdMemberId?, kubernetesNode?, cloudServerId?}]`: each ClusterMember's identity and
+    record, and a Cloud node's server id."""
     secrets_yaml: pulumi.Input[str]
     """The cluster's secrets bundle (talosctl `secrets.yaml`); a secret."""
     kubeconfig: pulumi.Input[str] | None = None
     """An admin kubeconfig (ClusterBootstrap's output); without it, no drain and no Node deletion. A secret."""
     policy: pulumi.Input[dict[str, Any]] | None = None
     """`{drain: true, reset: "none" | "config" | "system-disk" (default "config"), reboot: true}`."""
+    delete_cloud_servers: pulumi.Input[bool] = False
+    """Delete a dropped Cloud node's server once the node is out of the cluster (its disk is lost)."""
     talos_port: pulumi.Input[int] | None = None
     timeouts: pulumi.Input[dict[str, float]] | None = None
     """`{removal?, drain?, gone?}` in seconds; see DEFAULT_TIMEOUTS."""
@@ -63,13 +82,22 @@ class ClusterRoster(Resource, module="talos", name="ClusterRoster"):
 class ClusterRosterProvider(ResourceProvider):
     """check/diff pure and offline; create records; update removes dropped members; delete forgets."""
 
-    serialize_as_secret_always = False  # nothing secret is captured: bundle and kubeconfig arrive as inputs
+    serialize_as_secret_always = False  # bundle and kubeconfig arrive as inputs, the token through configure()
+    credentials: Credentials = Credentials()
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self.credentials = Credentials.from_config(req.config)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = [CheckFailure(name, reason) for name, reason in check_inputs(news)]
-        policy = news.get("policy")
-        if not failures and not has_unknown(policy):
-            news = {**news, "policy": RemovalPolicy.from_dict(policy).to_dict()}  # the state holds the whole policy
+        problems = check_inputs(news)
+        if news.get("deleteCloudServers") is True and not self.credentials.cloud_token:
+            fix = "pulumi config set --secret hcloudToken <a read & write Cloud token>, or set hcloud:token"
+            problems.append(("deleteCloudServers", f"needs the Cloud API token in the stack config (fix: {fix})"))
+        failures = [CheckFailure(name, reason) for name, reason in problems]
+        if not failures and not has_unknown(news.get("policy")):
+            news = {**news, "policy": RemovalPolicy.from_dict(news.get("policy")).to_dict()}  # the whole policy
+        if not failures and not has_unknown(news.get("members")):
+            news = {**news, "members": sorted(news["members"], key=lambda m: m["node"])}  # order means nothing
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -86,16 +114,28 @@ class ClusterRosterProvider(ResourceProvider):
         control_planes = [member["address"] for member in olds["members"] if member["role"] == "controlplane"]
         for member in sorted(dropped, key=lambda m: m["role"] == "controlplane"):
             _remove(member, control_planes, news)
+            if news.get("deleteCloudServers") and member.get("cloudServerId"):
+                self._delete_server(member)
         return UpdateResult(news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         names = ", ".join(member["node"] for member in props.get("members") or [])
         print(f"roster: forgotten ({names}); every node keeps running: destroy never resets a node", file=sys.stderr)
 
+    def _delete_server(self, member: dict[str, Any]) -> None:
+        progress = stderr_progress(str(member["node"]))
+        server_id = int(member["cloudServerId"])
+        token, endpoint = self.credentials.cloud_token, self.credentials.cloud_endpoint
+        try:
+            gone = not CloudClient(token or "", endpoint=endpoint).delete_server(server_id)
+        except HetznerError as err:
+            raise RuntimeError(f"{member['node']}: deleting Cloud server {server_id}: {err}") from None
+        progress(f"Cloud server {server_id} " + ("was gone already" if gone else "deleted (deleteCloudServers)"))
+
 
 def _remove(member: dict[str, Any], control_planes: list[str], props: dict[str, Any]) -> None:
     """Take one member out of the cluster per the policy in `props` (talos.removal)."""
-    timeouts = {**DEFAULT_TIMEOUTS, **{k: float(v) for k, v in (props.get("timeouts") or {}).items() if v is not None}}
+    timeouts = timeouts_with_defaults(props, DEFAULT_TIMEOUTS)
     recorded = member.get("etcdMemberId")
     node = {**member, "controlPlanes": control_planes, "talosPort": props.get("talosPort")}
     try:
@@ -109,7 +149,11 @@ def _remove(member: dict[str, Any], control_planes: list[str], props: dict[str, 
             progress=stderr_progress(str(member["node"])),
         )
     except TalosError as err:
-        raise RuntimeError(str(err)) from None
+        escape = (
+            "to forget every dropped node without touching any: `pulumi state delete` the ClusterRoster (its URN: "
+            "`pulumi stack --show-urns`), then `pulumi up` creates it anew from the remaining nodes"
+        )
+        raise RuntimeError(f"{err} ({escape})") from None
 
 
 # --- check: pure and offline ------------------------------------------------------------------------------------
@@ -125,9 +169,10 @@ def check_inputs(news: dict[str, Any]) -> list[tuple[str, str]]:
             RemovalPolicy.from_dict(known["policy"])
         except TalosError as err:
             problems.append(("policy", str(err)))
-    port = known.get("talosPort")
-    if port is not None and not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536):
-        problems.append(("talosPort", f"{port!r} is not a port number (1-65535)"))
+    if reason := port_problem(known.get("talosPort")):
+        problems.append(("talosPort", reason))
+    if known.get("deleteCloudServers") not in (None, True, False):
+        problems.append(("deleteCloudServers", f"{known['deleteCloudServers']!r} is not true or false"))
     problems += [("timeouts", reason) for reason in timeout_problems(known.get("timeouts"), list(DEFAULT_TIMEOUTS))]
     return problems
 
@@ -155,4 +200,7 @@ def member_problems(members: Any) -> list[str]:
             problems.append(f"entry {number}: address {reason}")
         if member.get("role") not in ROLES:
             problems.append(f"entry {number}: role {member.get('role')!r} is not one of {', '.join(ROLES)}")
+        server_id = member.get("cloudServerId")
+        if server_id is not None and not (isinstance(server_id, int | float) and float(server_id).is_integer()):
+            problems.append(f"entry {number}: cloudServerId {server_id!r} is not a Cloud server id")
     return problems

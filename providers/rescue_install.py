@@ -7,7 +7,8 @@ runs `hetzner.install.install_talos` (probe, adopt or install); `diff` replaces 
 new reinstall trigger; `delete` never touches the server.
 
 The one secret output, `rescuePassword` (the root password Robot or the Cloud API returned for the rescue
-activation that came up, kept as a secret as the issue asks), is declared in `SECRET_OUTPUTS`, so the engine
+activation that came up, "" for an adopted node; the user's way into that rescue system should the key fail), is
+declared in `SECRET_OUTPUTS`, so the engine
 stores it encrypted; it never appears in other outputs, progress lines or errors. It is never sent over SSH.
 """
 
@@ -316,7 +317,7 @@ def _outputs(plan: InstallPlan, report: InstallReport) -> dict[str, Any]:
         "resets": list(report.resets),
         "rescueHostKey": report.rescue_host_key,
         "timings": report.timings,
-        "rescuePassword": report.rescue_password,  # secret: declared in SECRET_OUTPUTS
+        "rescuePassword": report.rescue_password or "",  # secret: declared in SECRET_OUTPUTS; "" never reads unknown
     }
 
 

@@ -67,7 +67,7 @@ _SECRETS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 _JOIN_TOKEN = re.compile(r"(?<=[?&]jointoken=)[^&#]*")
 _URL_QUERY = re.compile(r"[?#].*", re.DOTALL)
-_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^/]*@")
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^?#]*@")
 
 
 def canonical_documents(config: Config) -> list[Document]:

@@ -235,7 +235,7 @@ def remove_node(
 
 def _probe(target: ClusterNode, credentials: TalosContext, within: Deadline, run: _Run) -> NodeState:
     """configured / maintenance / unreachable (no answer until `within` ends); another cluster's node is refused."""
-    fix = "the address now answers for another cluster: check it; forget this node without touching it if so"
+    fix = "the address now answers for another cluster: check it, and forget this node without touching it if so"
     with run.step("reaching the node", fix), TalosClient(target.endpoint, credentials) as client:
 
         def check() -> NodeState:

@@ -147,8 +147,8 @@ def hcloud_plugin_problem(home: Path) -> str | None:
     if installed_hcloud_plugin(home) is not None:
         return None
     return (
-        f"no hcloud plugin v{HCLOUD_VERSION}: Go is not installed to build it and {user_pulumi_home()} has none "
-        f"(fix: install Go and run ./scripts/setup, or `pulumi plugin install resource hcloud {HCLOUD_VERSION}`)"
+        f"no hcloud plugin v{HCLOUD_VERSION} in the project's Pulumi home nor in {user_pulumi_home()} "
+        f"(fix: run ./scripts/setup with Go installed, or `pulumi plugin install resource hcloud {HCLOUD_VERSION}`)"
     )
 
 

@@ -84,7 +84,7 @@ def test_dns_values_follow_the_nodes_configs(run: ProgramRun) -> None:
 
 def test_servers_installs_are_retained_and_prod_protects_what_must_not_go(lab: ProgramRun, prod: ProgramRun) -> None:
     for run in (lab, prod):
-        assert all(r.retain_on_delete for r in run.of_type(INSTALL) + run.of_type(BOOTSTRAP))
+        assert all(r.retain_on_delete for r in run.of_type(INSTALL) + run.of_type(BOOTSTRAP) + run.of_type(SERVER))
     assert all(r.protect for r in prod.of_type(INSTALL) + prod.of_type(SECRETS) + prod.of_type(BOOTSTRAP))
     assert not any(r.protect for r in lab.resources)
 
@@ -97,7 +97,7 @@ def test_secret_outputs_are_declared_on_the_resources(run: ProgramRun) -> None:
 
 def test_stack_outputs_keep_secrets_secret_and_show_none_in_plain_text(run: ProgramRun) -> None:
     secret = sorted(name for name, (_, hidden) in run.outputs.items() if hidden)
-    assert secret == ["kubeconfig", "secretsYaml", "talosconfig"]
+    assert secret == ["kubeconfig", "rescuePasswords", "secretsYaml", "talosconfig"]
     plain = {name: value for name, (value, hidden) in run.outputs.items() if not hidden}
     assert secret_in(plain) == []
     assert set(plain["nodes"]) == set(NODES)
@@ -127,6 +127,7 @@ def test_secret_stored_in_plain_text_stops_the_program_with_the_fix() -> None:
 
 
 UPGRADE = "pulumi-python:dynamic/talos:TalosUpgrade"
+KUBERNETES = "pulumi-python:dynamic/talos:KubernetesUpgrade"
 
 
 def test_talos_upgrades_chain_after_the_bootstrap_control_planes_first(run: ProgramRun) -> None:
@@ -168,8 +169,14 @@ def test_each_node_has_a_member_after_the_bootstrap_and_the_roster_lists_them_al
         assert member.secret_outputs == ["kubeconfig", "secretsYaml"]
         assert len(member.inputs["controlPlanes"]) == 3
         assert member.urn in roster.dependencies  # a node joins the roster once its membership is confirmed
+    # removals wait for every upgrade: never while another node reboots into a new version
+    assert {r.urn for r in run.of_type(UPGRADE) + run.of_type(KUBERNETES)} <= set(roster.dependencies)
     assert [m["node"] for m in roster.inputs["members"]] == list(NODES)
+    cloud_nodes = {r.inputs["labels"]["node"] for r in run.of_type(SERVER)}
+    with_server = {m["node"]: m["cloudServerId"] for m in roster.inputs["members"] if "cloudServerId" in m}
+    assert with_server.keys() == cloud_nodes and all(float(i).is_integer() and i > 0 for i in with_server.values())
     assert roster.inputs["policy"] == {"drain": True, "reset": "config", "reboot": True}
+    assert roster.inputs["deleteCloudServers"] is False
     assert roster.secret_outputs == ["kubeconfig", "secretsYaml"]
 
 

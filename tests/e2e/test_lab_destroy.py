@@ -17,6 +17,7 @@ from lab.talos.stages import EtcdState
 from lab.testing import requires_root
 from talos.api.client import TalosClient
 from talos.talosconfig import TalosConfig
+from tests.e2e.conftest import edit_stack
 from tests.engine.conftest import EngineProject
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, requires_root()]
@@ -60,9 +61,12 @@ def look(lab: Lab, machine: Machine) -> Seen:
     )
 
 
+@pytest.mark.parametrize("delete_cloud_servers", [False, True], ids=["default", "deleteCloudServers"])
 def test_destroy_forgets_the_cluster_and_leaves_servers_disks_and_nodes_untouched(
-    project: EngineProject, lab: Lab
+    project: EngineProject, lab: Lab, delete_cloud_servers: bool
 ) -> None:
+    if delete_cloud_servers:  # the policy deletes a *removed* node's server; a destroy removes no node
+        edit_stack(project, lambda values: values.update(removal={"deleteCloudServers": True}))
     project.pulumi("up", "--yes", "--skip-preview")
     outputs = project.outputs()
     machines = servers(lab)

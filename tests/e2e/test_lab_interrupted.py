@@ -30,10 +30,10 @@ def bootstrap_outputs(project: EngineProject) -> dict:
 
 
 def test_killed_mid_install_converges_installing_only_what_was_not_finished(project: EngineProject, lab: Lab) -> None:
-    fast = slow_image_downloads(lab, seconds=6)  # the kill lands mid-write even when the engine's output lags
+    before = slow_image_downloads(lab, seconds=6)  # the kill lands mid-write even when the engine's output lags
     up_until_killed(project, "writing image")
     written = {number: lab.robot_server(number).disks[0].inspect() for number in ROBOT}
-    lab.set_delays(fast)
+    lab.set_delays(before)
 
     recover(project)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hcloud import Client
 from kubernetes import client as kube
 from kubernetes import config as kube_config
 
@@ -53,3 +54,22 @@ def test_removing_a_control_plane_from_three_leaves_a_healthy_two_member_etcd(pr
     assert resolve(lab, "cp-2") == []
     assert "cp-2" not in kubernetes_nodes(after["kubeconfig"])
     assert "cp-2" in shown and planned(project) == {}
+
+
+def test_removing_a_cloud_worker_with_delete_cloud_servers_deletes_its_server_after_it_left(
+    project: EngineProject, lab: Lab
+) -> None:
+    edit_stack(project, lambda values: values.update(removal={"deleteCloudServers": True}))
+    project.pulumi("up", "--yes", "--skip-preview")
+    address = project.outputs()["nodes"]["worker-2"]
+    cloud = Client(token=lab.spec.cloud_token, api_endpoint=lab.cloud_url, poll_interval=0.05)
+    [server] = [s for s in cloud.servers.get_all() if s.labels.get("node") == "worker-2"]
+
+    edit_stack(project, lambda values: values.update(nodes=[n for n in values["nodes"] if n["name"] != "worker-2"]))
+    shown = project.pulumi("up", "--yes", "--skip-preview").stdout
+
+    assert f"worker-2: Cloud server {server.id} deleted (deleteCloudServers)" in shown
+    assert server.id not in {s.id for s in cloud.servers.get_all()}
+    assert shown.index("worker-2: removed:") < shown.index(f"Cloud server {server.id} deleted")
+    assert "worker-2" not in kubernetes_nodes(project.outputs()["kubeconfig"])
+    assert address not in project.outputs()["nodes"].values() and planned(project) == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,7 @@ def hcloud_plugin(env: dict[str, str], engine_home: Path) -> Iterator[provider_p
     )
     try:
         assert plugin.stdout is not None
-        port = int(plugin.stdout.readline())
+        port = int(_first_line(plugin, timeout=60))
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield provider_pb2_grpc.ResourceProviderStub(channel)
     finally:
@@ -104,3 +105,11 @@ def test_hcloud_plugin_schema_serves_the_packages_tokens(env: dict[str, str], tm
     assert len(package) > 70  # the control: the package's tokens were found
     assert package - served == MISSING_UPSTREAM
     assert served - package == set()
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
+    """The process' first stdout line; fails (instead of hanging the suite) when none comes within `timeout`."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, f"the hcloud plugin printed no port within {timeout:.0f} s (exit code {process.poll()})"
+    return process.stdout.readline()

@@ -164,3 +164,18 @@ def test_ensure_ssh_key_uploads_missing_key(http: ScriptedServer, sleeper: Sleep
 
     assert cloud(http, sleeper).ensure_ssh_key("rescue", "ssh-ed25519 AAAA", "aa:bb") == 9
     assert http.seen[1].json == {"name": "rescue", "public_key": "ssh-ed25519 AAAA"}
+
+
+def test_delete_server_waits_for_its_action(http: ScriptedServer, sleeper: Sleeper) -> None:
+    http.answer(200, {"action": action("delete_server")})
+    http.answer(200, {"action": action("delete_server", "success")})
+
+    assert cloud(http, sleeper).delete_server(42) is True
+    assert [(s.method, s.path) for s in http.seen] == [("DELETE", "/servers/42"), ("GET", "/actions/7")]
+
+
+def test_delete_server_already_gone_is_not_an_error(http: ScriptedServer, sleeper: Sleeper) -> None:
+    http.answer(404, error("not_found", "server with ID '42' not found"))
+
+    assert cloud(http, sleeper).delete_server(42) is False
+    assert sleeper.pauses == []

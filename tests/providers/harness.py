@@ -10,7 +10,9 @@ refresh, destroy) so tests can express `pulumi up` re-runs. Values come back as 
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -214,6 +216,16 @@ class ResourceDriver:
 
     def _props(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return {**inputs, "__provider": self.blob}
+
+    def leaked_cluster_secrets(self, bundle_yaml: str, kubeconfig: str, error: ProviderCallError) -> list[str]:
+        """The bundle's keys/secrets/tokens and the kubeconfig's client key found in clear in the provider blob, its
+        stderr, the error or the outputs that are not declared secret (`secretsYaml`, `kubeconfig`)."""
+        secrets = re.findall(r"(?:key|secret|token|bootstraptoken): (\S+)", bundle_yaml)
+        secrets += re.findall(r"client-key-data: (\S+)", kubeconfig)
+        assert len(secrets) > 5, "the control: the bundle and kubeconfig hold secrets to look for"
+        shown = {key: value for key, value in self.outputs.items() if key not in ("secretsYaml", "kubeconfig")}
+        texts = [base64.b64decode(self.blob).decode("latin-1"), self.server.stderr(), error.details, str(shown)]
+        return [secret for secret in secrets for text in texts if secret in text]
 
 
 @contextmanager

@@ -607,19 +607,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}, None
 
 
+class SecretOutputsMonitor(MockMonitor):
+    """Records what each registration tells the engine to store encrypted."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.secret_outputs: list[list[str]] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.secret_outputs.append(list(request.additionalSecretOutputs))
+        return super().RegisterResource(request)
+
+
 @pytest.mark.usefixtures("pulumi_mocks_loops")
-def test_resource_registers_inputs_the_secret_output_and_a_provider_pickled_by_reference(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    mocks, secret_outputs = RecordingMocks(), []
-    register = MockMonitor.RegisterResource
-
-    def recording(monitor: MockMonitor, request: Any) -> Any:  # what the engine is told to store encrypted
-        secret_outputs.append(list(request.additionalSecretOutputs))
-        return register(monitor, request)
-
-    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
-    pulumi.runtime.set_mocks(mocks, preview=False)
+def test_resource_registers_inputs_the_secret_output_and_a_provider_pickled_by_reference() -> None:
+    mocks = RecordingMocks()
+    monitor = SecretOutputsMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, preview=False, monitor=monitor)
     args = RescueInstallArgs(server_kind="robot", server_id=321, address="127.0.1.10", image={"version": VERSION})
 
     @pulumi.runtime.test
@@ -634,4 +638,4 @@ def test_resource_registers_inputs_the_secret_output_and_a_provider_pickled_by_r
     assert registered.inputs["wipe"] == "refuse" and "outcome" not in registered.inputs
     blob = base64.b64decode(registered.inputs["__provider"])
     assert b"providers.rescue_install" in blob and b"RescueInstallProvider" in blob and len(blob) < 300
-    assert secret_outputs == [[], ["rescuePassword"]]  # the stack, then the RescueInstall
+    assert monitor.secret_outputs == [[], ["rescuePassword"]]  # the stack, then the RescueInstall
