@@ -274,8 +274,9 @@ class NodeApi:
     async def kubeconfig(self, _request: Any, _roles: frozenset[str]) -> list[Any]:
         return [common_pb2.Data(bytes=pack_single_file("kubeconfig", self.node.kubeconfig().encode()))]
 
-    async def reboot(self, _request: Any, _roles: frozenset[str]) -> list[Any]:
-        return [machine_pb2.RebootResponse(messages=[machine_pb2.Reboot(actor_id=self.node.reboot())])]
+    async def reboot(self, request: Any, _roles: frozenset[str]) -> list[Any]:
+        mode = machine_pb2.RebootRequest.Mode.Name(request.mode).lower()
+        return [machine_pb2.RebootResponse(messages=[machine_pb2.Reboot(actor_id=self.node.reboot(mode))])]
 
     async def reset(self, request: Any, _roles: frozenset[str]) -> list[Any]:
         labels = [spec.label for spec in request.system_partitions_to_wipe if spec.wipe]
@@ -283,6 +284,12 @@ class NodeApi:
             raise GRPCError(
                 Status.UNKNOWN,
                 "reset failed: invalid input, wipe mode SYSTEM_DISK doesn't support UserDisksToWipe parameter",
+            )
+        self._check_user_disks(request.user_disks_to_wipe)
+        if request.system_partitions_to_wipe and request.mode == machine_pb2.ResetRequest.USER_DISKS:
+            raise GRPCError(
+                Status.UNKNOWN,
+                "reset failed: invalid input, wipe mode USER_DISKS doesn't support SystemPartitionsToWipe parameter",
             )
         for spec in request.system_partitions_to_wipe:
             if spec.label not in ("STATE", "EPHEMERAL", "META"):
@@ -303,9 +310,38 @@ class NodeApi:
                 f'error validating installer image "{request.image}": failed to pull image "{request.image}": '
                 f"{request.image}: not found",
             )
+        if not (request.force or request.preserve):
+            self._check_etcd_for_upgrade()
         actor = self.node.upgrade(image, stage=request.stage)
         message = machine_pb2.Upgrade(ack="Upgrade request received", actor_id=actor)
         return [machine_pb2.UpgradeResponse(messages=[message])]
+
+    def _check_user_disks(self, devices: Any) -> None:
+        """Reset's checks of `user_disks_to_wipe` (device paths), in Talos' order and words."""
+        node = self.node
+        known = {device.dev_path: device for device in node.storage.devices()}
+        system = f"/dev/{node.system_disk}" if node.system_disk else None
+        for path in devices:
+            device = known.get(path)
+            if device is None:
+                problem = "wasn't found"
+            elif device.readonly:
+                problem = "is readonly"
+            elif path == system:
+                problem = "is the system disk"
+            else:
+                continue
+            raise GRPCError(Status.UNKNOWN, f"reset user disk failed: device {path} {problem}")
+
+    def _check_etcd_for_upgrade(self) -> None:
+        """Upgrade without force/preserve on a control plane: machined's etcd ValidateForUpgrade. (Talos also
+        needs an etcd client from the control planes; the lab skips the check while its etcd has no members.)"""
+        node = self.node
+        if node.maintenance or not node.control_plane:
+            return
+        refusal = node.fabric.upgrade_refusal(node.etcd_cluster_id())
+        if refusal is not None:
+            raise GRPCError(Status.UNKNOWN, f"error validating etcd for upgrade: {refusal}")
 
     async def image_pull(self, request: Any, _roles: frozenset[str]) -> list[Any]:
         reference = request.image_ref

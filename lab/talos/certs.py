@@ -1,9 +1,11 @@
 """The certificates a lab Talos node serves and mints, shaped as Talos makes them (talos.md §6.1, §7.1, §8).
 
 - maintenance: a fresh Ed25519 "maintenance root" CA (empty subject, 24 h) and a leaf
-  `CN=maintenance-service.talos.dev` for the node's addresses, EKU ServerAuth;
+  `CN=maintenance-service.talos.dev`, SANs = addresses + 127.0.0.1 + ::1 + hostname, EKU ServerAuth
+  (Talos' secrets.MaintenanceCertSANsController);
 - configured: the apid certificate, Ed25519, signed by the config's OS CA (`machine.ca`), CN = hostname,
-  SANs = certSANs + addresses + 127.0.0.1 + hostname, EKU ServerAuth, 24 h;
+  SANs = certSANs + addresses + 127.0.0.1 (no ::1) + hostname, EKU ServerAuth, 24 h
+  (Talos' secrets.APICertSANsController);
 - the admin kubeconfig: a fresh ECDSA P-256 client certificate `CN=admin, O=system:masters` signed by the
   config's Kubernetes CA, inside client-go's kubeconfig layout.
 """
@@ -22,6 +24,9 @@ from talos.pki import CertAndKey, generate_ca, issue_certificate
 
 LEAF_LIFETIME = timedelta(hours=24)
 KUBECONFIG_SKEW = timedelta(seconds=10)
+MAINTENANCE_LOOPBACKS = ("127.0.0.1", "::1")
+APID_LOOPBACKS = ("127.0.0.1",)
+"""The loopback SANs Talos adds: both families in maintenance mode, IPv4 only for the configured apid."""
 
 
 def maintenance_certificate(addresses: Sequence[str], hostname: str) -> CertAndKey:
@@ -32,7 +37,7 @@ def maintenance_certificate(addresses: Sequence[str], hostname: str) -> CertAndK
         key_algorithm="ed25519",
         common_name=MAINTENANCE_COMMON_NAME,
         dns_names=[hostname],
-        ip_addresses=_ips(addresses),
+        ip_addresses=_ips(addresses, MAINTENANCE_LOOPBACKS),
         extended_key_usages=("server_auth",),
         lifetime=LEAF_LIFETIME,
     )
@@ -43,7 +48,7 @@ def apid_certificate(
     os_ca: CertAndKey, addresses: Sequence[str], hostname: str, cert_sans: Sequence[str]
 ) -> CertAndKey:
     """The configured node's apid certificate, issued from the machine config's OS CA."""
-    ips = [san for san in cert_sans if _is_ip(san)] + _ips(addresses)
+    ips = [san for san in cert_sans if _is_ip(san)] + _ips(addresses, APID_LOOPBACKS)
     dns = [san for san in cert_sans if not _is_ip(san)] + [hostname]
     return issue_certificate(
         os_ca,
@@ -98,8 +103,8 @@ def admin_kubeconfig(
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
-def _ips(addresses: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys([*addresses, "127.0.0.1", "::1"]))
+def _ips(addresses: Sequence[str], loopbacks: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*addresses, *loopbacks]))
 
 
 def _is_ip(value: str) -> bool:

@@ -181,6 +181,20 @@ class Fabric:
             return "etcdserver: unhealthy cluster"
         return None
 
+    def upgrade_refusal(self, cluster_id: str) -> str | None:
+        """Why Talos' etcd ValidateForUpgrade refuses an upgrade (without force/preserve); None when it allows
+        it: two members would lose quorum while one reboots, and every member must be up and healthy."""
+        members = list(self.etcd(cluster_id).members.values())
+        if len(members) == 2:
+            return f"etcd member count({len(members)}) is insufficient to maintain quorum if upgrade commences"
+        for member in members:
+            if not self._etcd_running(cluster_id, member):
+                return (
+                    f"etcd member {member.id:016x} is not healthy; all members must be healthy to perform an "
+                    "upgrade: context deadline exceeded"
+                )
+        return None
+
     def _etcd_running(self, cluster_id: str, member: EtcdMemberRecord) -> bool:
         """Whether the member's etcd runs: its node is up at its address, in its cluster, with etcd started."""
         node = self.node_at(member.address)

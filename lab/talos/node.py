@@ -113,6 +113,9 @@ class TalosNode:
         self._issuer: CertAndKey | None = None
         self.apid_cert: CertAndKey | None = None
         self.boots = 0
+        self.sequences: list[str] = []
+        """The sequences the API started, named as Talos' SequenceEvents name them (`reboot`, `upgrade`,
+        `stageUpgrade`); a reboot in another mode than the default notes it: `reboot(powercycle)`."""
         self._slow_boot = 0.0
         self.drop_streams = 0
         self.stall = 0.0
@@ -216,7 +219,8 @@ class TalosNode:
         """Take an accepted config in a mode already resolved: reboot, no-reboot, staged or try."""
         if self.maintenance:
             # Saved whatever the mode (try included); the node keeps serving maintenance mode until it goes
-            # down to install, and boots with the config from STATE.
+            # down to install, and boots with the config from STATE. (Talos keeps a `try` config active only,
+            # unsaved; the lab, whose maintenance apply always installs and reboots, saves it to boot with it.)
             self.storage.write_state(config.raw)
             if mode != "staged":
                 self._spawn(self._restart(Stage.INSTALLING, self._install_current))
@@ -320,13 +324,17 @@ class TalosNode:
             raise GRPCError(Status.UNKNOWN, "failed to query etcd status: etcdserver: member not found")
         return member, cluster.leader
 
-    def reboot(self) -> str:
+    def reboot(self, mode: str = "default") -> str:
+        """Reboot; `mode` as RebootRequest names it (`powercycle` skips kexec, `force` the orderly stop in
+        Talos; the lab only records it in `sequences`)."""
+        self.sequences.append("reboot" if mode == "default" else f"reboot({mode})")
         work = self._install_staged if self.staged_image else None
         self._spawn(self._restart(Stage.REBOOTING, work))
         return str(uuid.uuid4())
 
     def upgrade(self, image: TalosImage, *, stage: bool) -> str:
         """Install `image` and reboot into it (staged: reboot first, install on the way; same outcome here)."""
+        self.sequences.append("stageUpgrade" if stage else "upgrade")
         self.staged_image = image
         self._spawn(self._restart(Stage.REBOOTING if stage else Stage.UPGRADING, self._install_staged))
         return str(uuid.uuid4())

@@ -153,10 +153,13 @@ class TalosClient:
             self._raise_for_metadata(methods.KUBECONFIG, chunk, node)
         return unpack_single_file(b"".join(chunk.bytes for chunk in chunks)).decode()
 
-    def reboot(self, *, mode: Literal["default", "powercycle"] = "default", node: str | None = None) -> str:
-        """Reboot the node; returns the actor id of the reboot sequence."""
-        value = {"default": machine_pb2.RebootRequest.DEFAULT, "powercycle": machine_pb2.RebootRequest.POWERCYCLE}
-        reply = self._one(methods.REBOOT, machine_pb2.RebootRequest(mode=value[mode]), node)
+    def reboot(self, *, mode: Literal["default", "powercycle", "force"] = "default", node: str | None = None) -> str:
+        """Reboot the node; returns the actor id of the reboot sequence.
+
+        `powercycle` goes through the firmware (no kexec); `force` skips the orderly stop of services.
+        """
+        request = machine_pb2.RebootRequest(mode=machine_pb2.RebootRequest.Mode.Value(mode.upper()))
+        reply = self._one(methods.REBOOT, request, node)
         return str(reply.actor_id)
 
     def upgrade(
@@ -168,7 +171,11 @@ class TalosClient:
         force: bool = False,
         node: str | None = None,
     ) -> str:
-        """MachineService/Upgrade (the pre-1.13 path, still served): install `image` and reboot; returns the ack."""
+        """MachineService/Upgrade (the pre-1.13 path, still served): install `image` and reboot; returns the ack.
+
+        `stage` reboots first and installs on the way up. On a control plane the node first checks etcd (not
+        two members, every member healthy) unless `force` or `preserve` is set.
+        """
         request = machine_pb2.UpgradeRequest(image=image, stage=stage, preserve=preserve, force=force)
         return str(self._one(methods.UPGRADE, request, node).ack)
 
@@ -217,7 +224,8 @@ class TalosClient:
         """Reset the node: leave etcd first when `graceful`, then wipe and reboot (or power off).
 
         `wipe_labels` names system partitions (`STATE` holds the machine config, `EPHEMERAL` etcd and
-        kubelet data); None wipes the whole system disk. Returns the actor id of the reset sequence.
+        kubelet data); None wipes the whole system disk. `user_disks` are device paths (`/dev/sdb`) of other
+        disks to wipe too; the node refuses unknown, read-only and system disks. Returns the reset's actor id.
         """
         partitions = [machine_pb2.ResetPartitionSpec(label=label, wipe=True) for label in wipe_labels or ()]
         request = machine_pb2.ResetRequest(

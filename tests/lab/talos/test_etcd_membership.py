@@ -87,3 +87,22 @@ def test_member_that_is_down_may_be_removed_by_id(talos_nodes: NodeFactory, clus
             client.etcd_remove_member(third_id)
 
     assert member_names(first, cluster) == sorted([first.hostname, second.hostname])
+
+
+def test_upgrade_refused_while_a_member_is_down_unless_forced(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    first, second, third = control_planes(talos_nodes, cluster, 3)
+    third.power_off()
+    installer = "ghcr.io/siderolabs/installer:v1.13.10"
+
+    with TalosClient(first.address, cluster.admin) as client:
+        with pytest.raises(TalosApiError) as raised:
+            client.upgrade(installer)
+        assert client.upgrade(installer, force=True) == "Upgrade request received"
+
+    down = first.fabric.etcd(first.etcd_cluster_id()).members[third.hostname]
+    assert raised.value.message.startswith(
+        f"error validating etcd for upgrade: etcd member {down.id:016x} is not healthy; all members must be healthy"
+    )
+    assert first.sequences == ["upgrade"] and second.sequences == []

@@ -13,11 +13,13 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from google.protobuf import empty_pb2
+from grpclib.const import Status
 from grpclib.exceptions import StreamTerminatedError
 
 from common.waiting import Deadline
 from lab.talos.node import TalosNode
 from lab.talos.stages import Stage
+from lab.talos.storage import BlockDevice
 from lab.talos.testing import FAST, ClusterMaterial, NodeFactory
 from talos.api import methods
 from talos.api.archive import ArchiveError, unpack_single_file
@@ -333,3 +335,73 @@ def test_powered_off_node_is_unreachable(controlplane: TalosNode, cluster: Clust
     ):
         client.version()
     assert caught.value.node == controlplane.address and caught.value.call == "Version"
+
+
+def san_ips(der: bytes | None) -> set[str]:
+    assert der is not None
+    names = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return {str(ip) for ip in names.value.get_values_for_type(x509.IPAddress)}
+
+
+def test_apid_certificate_names_the_ipv4_loopback_only(controlplane: TalosNode, client: TalosClient) -> None:
+    client.version()
+    assert san_ips(client.server_certificate()) == {controlplane.address, "127.0.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("device", "problem"),
+    [("/dev/sdz", "wasn't found"), ("/dev/sdb", "is readonly"), ("/dev/sda", "is the system disk")],
+)
+def test_reset_refuses_a_user_disk_it_may_not_wipe(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial, device: str, problem: str
+) -> None:
+    disks = (BlockDevice("sda", 512 * 10**9), BlockDevice("sdb", 10**9, readonly=True), BlockDevice("sdc", 10**12))
+    node = talos_nodes.start(config=cluster.controlplane, disks=disks)
+    with TalosClient(node.address, cluster.admin) as client:
+        with pytest.raises(TalosApiError, match=f"reset user disk failed: device {device} {problem}") as caught:
+            client.reset(wipe_labels=["STATE"], user_disks=[device])
+        assert caught.value.status is Status.UNKNOWN
+        assert client.version().configured
+        client.reset(wipe_labels=["STATE"], user_disks=["/dev/sdc"])
+    assert not wait_for_maintenance(node.address, Deadline.after(10)).configured
+
+
+def test_reset_of_an_unknown_partition_is_refused_and_the_node_keeps_running(
+    controlplane: TalosNode, client: TalosClient, cluster: ClusterMaterial
+) -> None:
+    with pytest.raises(TalosApiError, match='failed to get volume status with label "SWAP"'):
+        client.reset(wipe_labels=["STATE", "SWAP"])
+    assert client.version().configured
+    assert controlplane.storage.read_state() == cluster.controlplane.encode()
+
+
+def test_reboot_in_powercycle_mode_reaches_the_node(
+    controlplane: TalosNode, client: TalosClient, cluster: ClusterMaterial
+) -> None:
+    client.reboot(mode="powercycle")
+    controlplane.wait_for(lambda n: n.boots == 2)
+    assert controlplane.sequences == ["reboot(powercycle)"]
+    assert wait_for_configured(controlplane.address, cluster.admin, Deadline.after(10)).configured
+
+
+def test_staged_upgrade_reboots_then_runs_the_new_version(
+    controlplane: TalosNode, client: TalosClient, cluster: ClusterMaterial
+) -> None:
+    client.upgrade(INSTALLER, stage=True)
+    controlplane.wait_for(lambda n: n.boots == 2)
+    assert controlplane.sequences == ["stageUpgrade"]
+    assert wait_for_configured(controlplane.address, cluster.admin, Deadline.after(10)).tag == "v1.13.10"
+
+
+@pytest.mark.parametrize("option", ["force", "preserve"])
+def test_upgrade_of_one_of_two_etcd_members_needs_force_or_preserve(
+    talos_nodes: NodeFactory, controlplane: TalosNode, client: TalosClient, cluster: ClusterMaterial, option: str
+) -> None:
+    bootstrapped(controlplane, client, cluster)
+    second = talos_nodes.start(config=cluster.controlplane)
+    second.wait_for(lambda n: n.etcd_state.value == "healthy")
+    with pytest.raises(TalosApiError, match=r"etcd member count\(2\) is insufficient to maintain quorum"):
+        client.upgrade(INSTALLER)
+    assert controlplane.sequences == []
+    assert client.upgrade(INSTALLER, **{option: True}) == "Upgrade request received"
+    assert controlplane.sequences == ["upgrade"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from common.waiting import Deadline
 from lab.talos import api as lab_api
@@ -180,3 +182,27 @@ def test_apply_refused_when_the_node_changes_after_it_showed_no_config(
         client.apply_configuration(cluster.controlplane)
     assert (caught.value.node, caught.value.call) == (node.address, "ApplyConfiguration")
     assert node.boots == 2 and node.storage.read_state() is None and node.maintenance
+
+
+def test_apply_in_try_mode_answers_try_with_the_requested_revert_time(
+    talos_nodes: NodeFactory, cluster: ClusterMaterial
+) -> None:
+    node = talos_nodes.start()
+    with TalosClient(node.address) as client:
+        result = client.apply_configuration(cluster.controlplane, mode="try", try_timeout=timedelta(seconds=30))
+    assert result.mode == "try"
+    assert result.details == (
+        "Applied configuration without a reboot\n"
+        "The config is applied in 'try' mode and will be automatically reverted back in 30s"
+    )
+
+
+def test_maintenance_certificate_names_the_node_and_both_loopbacks(talos_nodes: NodeFactory) -> None:
+    node = talos_nodes.start()
+    with TalosClient(node.address) as client:
+        client.version()
+        der = client.server_certificate()
+    assert der is not None
+    names = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {node.address, "127.0.0.1", "::1"}
+    assert names.get_values_for_type(x509.DNSName) == [node.hostname]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from common.waiting import Deadline, WaitTimeout
@@ -123,3 +125,23 @@ def test_bootstrap_once_refuses_when_only_the_marker_is_left(
         client.meta_write(MARKER_KEY, other.encode())
     done = bootstrap_once({"a": node.address}, cluster.admin, Deadline.after(10), cluster_id=cluster.secrets.cluster_id)
     assert done.outcome == "bootstrapped"
+
+
+def elapsed_seconds(line: str) -> float:
+    """The `(<elapsed>)` a progress line ends with, as common.waiting.format_elapsed writes it, in seconds."""
+    match = re.search(r"\((?:(\d+)ms|(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)\)$", line)
+    assert match is not None and any(match.groups()), f"no elapsed time at the end of {line!r}"
+    millis, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return millis / 1000 + hours * 3600 + minutes * 60 + seconds
+
+
+def test_progress_lines_end_with_the_time_waited_so_far(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
+    node = talos_nodes.start()
+    node.slow_next_boot(2.2)
+    with TalosClient(node.address) as client:
+        client.apply_configuration(cluster.controlplane)
+    lines: list[str] = []
+    wait_for_configured(node.address, cluster.admin, Deadline.after(15), progress=lines.append)
+    waited = [elapsed_seconds(line) for line in lines]
+    assert len(waited) >= 2 and waited == sorted(waited)
+    assert waited[-1] >= 2  # the node cannot answer before its slowed boot is over (shown in whole seconds)
