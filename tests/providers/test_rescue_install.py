@@ -612,10 +612,11 @@ class SecretOutputsMonitor(MockMonitor):
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
-        self.secret_outputs: list[list[str]] = []
+        self.secret_outputs: dict[str, list[str]] = {}
+        """Resource type -> its `additionalSecretOutputs`."""
 
     def RegisterResource(self, request: Any) -> Any:
-        self.secret_outputs.append(list(request.additionalSecretOutputs))
+        self.secret_outputs[request.type] = list(request.additionalSecretOutputs)
         return super().RegisterResource(request)
 
 
@@ -638,4 +639,4 @@ def test_resource_registers_inputs_the_secret_output_and_a_provider_pickled_by_r
     assert registered.inputs["wipe"] == "refuse" and "outcome" not in registered.inputs
     blob = base64.b64decode(registered.inputs["__provider"])
     assert b"providers.rescue_install" in blob and b"RescueInstallProvider" in blob and len(blob) < 300
-    assert monitor.secret_outputs == [[], ["rescuePassword"]]  # the stack, then the RescueInstall
+    assert monitor.secret_outputs[TYPE] == ["rescuePassword"]
