@@ -18,7 +18,15 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from common.waiting import Deadline
-from providers.inputs import address_list_problems, changed, endpoint_problem, has_unknown, timeout_problems
+from providers.inputs import (
+    address_list_problems,
+    changed,
+    endpoint_problem,
+    has_unknown,
+    port_problem,
+    timeout_problems,
+    timeouts_with_defaults,
+)
 from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.errors import TalosError
@@ -136,10 +144,6 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 # --- create, update, delete: talk to the cluster ----------------------------------------------------------------
 
 
@@ -171,19 +175,6 @@ def membership_outputs(props: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(str(err)) from None
     member_id = "" if membership.etcd_member_id is None else str(membership.etcd_member_id)
     return {"etcdMemberId": member_id, "kubernetesNode": membership.kubernetes_node or ""}
-
-
-def timeouts_with_defaults(props: dict[str, Any], defaults: dict[str, float]) -> dict[str, float]:
-    """The `timeouts` input over its defaults, in seconds."""
-    given = {key: float(value) for key, value in (props.get("timeouts") or {}).items() if value is not None}
-    return {**defaults, **given}
-
-
-def port_problem(port: Any) -> str | None:
-    """Why a `talosPort` input is no port number (the engine sends numbers as floats); None when it is or is unset."""
-    if port is None or (_number(port) and float(port).is_integer() and 0 < port < 65536):
-        return None
-    return f"{port!r} is not a port number (1-65535)"
 
 
 def _with_port(address: str, port: int) -> str:

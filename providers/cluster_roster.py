@@ -36,8 +36,15 @@ from pulumi.dynamic import (
 
 from hetzner.cloud import CloudClient
 from hetzner.errors import HetznerError
-from providers.cluster_member import cluster_node, credential_problems, port_problem, timeouts_with_defaults
-from providers.inputs import changed, endpoint_problem, has_unknown, timeout_problems
+from providers.cluster_member import cluster_node, credential_problems
+from providers.inputs import (
+    changed,
+    endpoint_problem,
+    has_unknown,
+    port_problem,
+    timeout_problems,
+    timeouts_with_defaults,
+)
 from providers.registration import camel_props, secret_outputs
 from providers.rescue_install import Credentials
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress

@@ -44,6 +44,23 @@ def timeout_problems(value: Any, known: Sequence[str]) -> list[str]:
     return problems
 
 
+def timeouts_with_defaults(props: dict[str, Any], defaults: dict[str, float]) -> dict[str, float]:
+    """The `timeouts` input over its defaults, in seconds (unset entries keep the default)."""
+    given = {key: float(value) for key, value in (props.get("timeouts") or {}).items() if value is not None}
+    return {**defaults, **given}
+
+
+def port_problem(port: Any) -> str | None:
+    """Why a `talosPort` input is no port number (the engine sends numbers as floats); None when it is or is unset."""
+    if port is None or (_number(port) and float(port).is_integer() and 0 < port < 65536):
+        return None
+    return f"{port!r} is not a port number (1-65535)"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def positive_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 

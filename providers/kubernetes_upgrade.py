@@ -31,7 +31,7 @@ from pulumi.dynamic import (
 
 from common.waiting import Deadline
 from providers.cluster_bootstrap import check_inputs as bootstrap_problems
-from providers.inputs import changed, has_unknown, timeout_problems
+from providers.inputs import changed, has_unknown, timeout_problems, timeouts_with_defaults
 from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle
 from talos.errors import TalosError
@@ -159,7 +159,7 @@ def _version_problems(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
 
 def converge(props: dict[str, Any]) -> dict[str, Any]:
     """Roll the cluster to the version; the outputs that says (`version`, `outcome`)."""
-    timeouts = {**DEFAULT_TIMEOUTS, **{k: v for k, v in (props.get("timeouts") or {}).items() if v is not None}}
+    timeouts = timeouts_with_defaults(props, DEFAULT_TIMEOUTS)
     cluster = str(props["clusterName"])
     nodes = [ClusterNode.from_input(n) for n in props["nodes"]]
     try:

@@ -8,8 +8,8 @@ new reinstall trigger; `delete` never touches the server.
 
 The one secret output, `rescuePassword` (the root password Robot or the Cloud API returned for the rescue
 activation that came up, "" for an adopted node; the user's way into that rescue system should the key fail), is
-declared in `SECRET_OUTPUTS`, so the engine
-stores it encrypted; it never appears in other outputs, progress lines or errors. It is never sent over SSH.
+declared in `SECRET_OUTPUTS`, so the engine stores it encrypted; it never appears in other outputs, progress lines or
+errors. It is never sent over SSH.
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ class RescueInstall(pulumi.dynamic.Resource, module="hetzner", name="RescueInsta
     imageSha256: pulumi.Output[str]
     talosVersion: pulumi.Output[str]
     timings: pulumi.Output[dict[str, float]]
-    rescuePassword: pulumi.Output[str | None]
-    """Secret: the root password of the last rescue activation this install used (None when adopted); only
+    rescuePassword: pulumi.Output[str]
+    """Secret: the root password of the last rescue activation this install used ("" when adopted); only
     useful while that rescue system runs, e.g. to log in on the console when its SSH key login fails."""
 
     def __init__(self, name: str, args: RescueInstallArgs, opts: pulumi.ResourceOptions | None = None) -> None:

@@ -32,7 +32,7 @@ from pulumi.dynamic import (
 )
 
 from common.waiting import Deadline
-from providers.inputs import changed, has_unknown, timeout_problems
+from providers.inputs import changed, has_unknown, timeout_problems, timeouts_with_defaults
 from providers.registration import camel_props, secret_outputs, with_outputs
 from providers.talos_machine_config import admin_context, load_bundle, stderr_progress
 from talos.api.client import TalosClient
@@ -249,7 +249,7 @@ class Plan:
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> Plan:
-        timeouts = {**DEFAULT_TIMEOUTS, **{k: v for k, v in (props.get("timeouts") or {}).items() if v is not None}}
+        timeouts = timeouts_with_defaults(props, DEFAULT_TIMEOUTS)
         return cls(
             node=str(props["node"]),
             endpoint=str(props.get("endpoint") or props["address"]),
