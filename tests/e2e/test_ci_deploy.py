@@ -57,7 +57,11 @@ def test_deploy_failing_preview_stops_before_up(project: EngineProject, tmp_path
 
     assert result.returncode == 1
     failure = result.stderr.split("preview of lab failed, nothing was changed: ", 1)[1]
-    assert failure.startswith("pulumi-python:dynamic/talos:ClusterSecrets resource 'lab-secrets': property talos")
+    reported = failure.splitlines()  # every resource's check error, in the order the engine ran the checks
+    assert any(
+        r.startswith("pulumi-python:dynamic/talos:ClusterSecrets resource 'lab-secrets': property talos")
+        for r in reported
+    )
     assert "fix: pick a release of a supported minor" in failure
     assert "deploy: up of lab" not in result.stdout
     assert project.resources() == []
