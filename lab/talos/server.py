@@ -39,7 +39,7 @@ class ApiListener:
         """time.monotonic() when the port last opened (benchmarks split a wait into node and client time)."""
         self.last_client_certificate: bytes | None = None
         """DER of the last client certificate a configured node accepted (tests look at its key type)."""
-        self._server: _GatedServer | None = None
+        self._server: Server | None = None
         self._wanted = False
         self._refuse_until = 0.0
         self._connections: dict[Any, asyncio.BaseTransport] = {}
@@ -82,7 +82,6 @@ class ApiListener:
                 self._server, self.opened_at = server, time.monotonic()
             elif not should_serve and self._server is not None:
                 server, self._server = self._server, None
-                server.closing = True
                 server.close()
                 await server.wait_closed()
                 for transport in list(self._connections.values()):
@@ -143,13 +142,9 @@ class _GatedServer(Server):
     def __init__(self, handlers: list[Any], listener: ApiListener) -> None:
         super().__init__(handlers)
         self._listener = listener
-        self.closing = False
-        """Set when the listener closes this server: a handshake still in flight then must not become a
-        connection (asyncio's wait_closed does not wait for it, and it would outlive the aborts, answering with
-        this server's handlers after the node booted into another mode)."""
 
     def _protocol_factory(self) -> Any:
-        return _Gate(super()._protocol_factory(), self._listener, self)
+        return _Gate(super()._protocol_factory(), self._listener)
 
     async def start_tls(self, host: str, port: int, context: ssl.SSLContext) -> None:
         loop = asyncio.get_running_loop()
@@ -184,13 +179,13 @@ class _AlertingTLS(sslproto.SSLProtocol):
 class _Gate(asyncio.Protocol):
     """Hands a connection to grpclib's protocol only once the peer is accepted; tracks it for aborts."""
 
-    def __init__(self, inner: Any, listener: ApiListener, server: _GatedServer) -> None:
-        self._inner, self._listener, self._server = inner, listener, server
+    def __init__(self, inner: Any, listener: ApiListener) -> None:
+        self._inner, self._listener = inner, listener
         self._open = False
         self._peer: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._server.closing or not self._listener._accept(transport):
+        if not self._listener._accept(transport):
             transport.abort()
             return
         self._open = True
