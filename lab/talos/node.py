@@ -484,15 +484,9 @@ class TalosNode:
     async def _restart(
         self, stage: Stage, work: Callable[[], Awaitable[None]] | None = None, *, power_off: bool = False
     ) -> None:
-        """Stop the API and everything running, do `work`, shut down, then boot again (or stay off).
-
-        After an apply that reboots, apid stops last, as in Talos' reboot sequence: during the shutdown it still
-        answers, refusing more configs (FailedPrecondition). The shutdown takes as long either way."""
+        """Stop the API and everything running, do `work`, shut down, then boot again (or stay off)."""
         self.set_stage(stage)
         await self._cancel_background()
-        apid_outlives_shutdown = self.apply_rebooting and self.power is None
-        if apid_outlives_shutdown:
-            await asyncio.sleep(self.timings.shutdown)
         await self.listener.stop()
         if work is not None:
             await work()
@@ -500,8 +494,7 @@ class TalosNode:
             action = "poweroff" if power_off else "reboot"
             threading.Thread(target=self.power, args=(action,), name=f"talos-{action}-{self.address}").start()
             return
-        if not apid_outlives_shutdown:
-            await asyncio.sleep(self.timings.shutdown)
+        await asyncio.sleep(self.timings.shutdown)
         self._forget_runtime()
         if power_off:
             self.set_stage(Stage.OFF)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,15 +17,13 @@ from grpclib.exceptions import StreamTerminatedError
 
 from common.waiting import Deadline
 from lab.talos.node import TalosNode
-from lab.talos.stages import Stage
 from lab.talos.storage import BlockDevice
-from lab.talos.testing import FAST, ClusterMaterial, NodeFactory
+from lab.talos.testing import ClusterMaterial, NodeFactory
 from talos.api import methods
 from talos.api.archive import ArchiveError, unpack_single_file
 from talos.api.client import TalosClient
 from talos.api.errors import (
     AlreadyBootstrappedError,
-    FailedPreconditionError,
     InstallerFailedError,
     InvalidConfigError,
     NodeUnreachableError,
@@ -159,20 +156,6 @@ def test_apply_reboot_mode_reboots_even_for_a_change_that_needs_none(
     controlplane.wait_for(lambda n: n.boots == 2)
     wait_for_configured(controlplane.address, cluster.admin, Deadline.after(10))
     assert configs_equal(client.machine_config(), labels)
-
-
-def test_apply_while_rebooting_for_an_apply_is_refused(talos_nodes: NodeFactory, cluster: ClusterMaterial) -> None:
-    """apid answers during the shutdown (made long here) and refuses a second config until the next boot."""
-    node = talos_nodes.start(config=cluster.controlplane, timings=replace(FAST, shutdown=60))
-    labels = cluster.controlplane.replace('exclude-from-external-load-balancers: ""', 'role: "db"')
-    with TalosClient(node.address, cluster.admin) as client:
-        assert client.apply_configuration(labels, mode="reboot").rebooting
-        with pytest.raises(FailedPreconditionError, match="node is rebooting, cannot apply more") as caught:
-            client.apply_configuration(cluster.controlplane)
-        assert client.version().configured
-    assert (caught.value.node, caught.value.call) == (node.address, "ApplyConfiguration")
-    assert (node.stage, node.boots) == (Stage.REBOOTING, 1)
-    assert node.storage.read_state() == labels.encode()
 
 
 def test_apply_no_reboot_refuses_a_change_that_needs_a_reboot(client: TalosClient, cluster: ClusterMaterial) -> None:
